@@ -1,0 +1,5 @@
+import sys
+
+from realcam.cli.main import main
+
+sys.exit(main())
