@@ -1,0 +1,125 @@
+"""The released weights: where they come from, where they are cached, and one clear message when they are missing.
+
+Files are fetched with `huggingface_hub` into its cache (`HF_HUB_CACHE`, or `REALCAM_CACHE` if set) and resolved
+from there without network access afterwards; `HF_HUB_OFFLINE=1` is respected.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from realcam.errors import InputError, WeightsMissingError
+
+MODEL_VARIANTS = ("256", "512")
+DEPTH_VARIANTS = ("indoor", "outdoor")
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """One public file: a Hugging Face repository, a file name in it, and what it is."""
+
+    key: str  # realcam's name for it, e.g. "base-256"
+    repo_id: str
+    filename: str
+    description: str
+    approx_size_gb: float
+
+
+WEIGHT_FILES: dict[str, WeightFile] = {
+    f.key: f
+    for f in (
+        WeightFile("base-256", "Doubiiu/DynamiCrafter", "model.ckpt", "DynamiCrafter 256x256 base", 10.4),
+        WeightFile("base-512", "Doubiiu/DynamiCrafter_512", "model.ckpt", "DynamiCrafter 512x320 base", 10.4),
+        WeightFile(
+            "realcam-256", "MuteApo/CamI2V", "256_realcam-i2v_50k.safetensors", "RealCam-I2V camera plugin, 256", 1.0
+        ),
+        WeightFile(
+            "realcam-512", "MuteApo/CamI2V", "512_realcam-i2v_50k.safetensors", "RealCam-I2V camera plugin, 512", 1.0
+        ),
+        WeightFile(
+            "depth-indoor",
+            "depth-anything/Depth-Anything-V2-Metric-Hypersim-Large",
+            "depth_anything_v2_metric_hypersim_vitl.pth",
+            "Depth-Anything-V2 metric, indoor (Hypersim, 20 m)",
+            1.3,
+        ),
+        WeightFile(
+            "depth-outdoor",
+            "depth-anything/Depth-Anything-V2-Metric-VKITTI-Large",
+            "depth_anything_v2_metric_vkitti_vitl.pth",
+            "Depth-Anything-V2 metric, outdoor (Virtual KITTI 2, 80 m)",
+            1.3,
+        ),
+        WeightFile(
+            "clip-vocab", "laion/CLIP-ViT-H-14-laion2B-s32B-b79K", "vocab.json", "OpenCLIP tokenizer vocabulary", 0.001
+        ),
+        WeightFile(
+            "clip-merges", "laion/CLIP-ViT-H-14-laion2B-s32B-b79K", "merges.txt", "OpenCLIP tokenizer BPE merges", 0.001
+        ),
+    )
+}
+
+
+def files_for(model: str = "256", depth: str = "indoor") -> list[WeightFile]:
+    """The files one generation setup needs: base + camera plugin of `model`, the depth model, the tokenizer."""
+    if model not in MODEL_VARIANTS:
+        raise InputError(f"model must be one of {MODEL_VARIANTS}, got {model!r}")
+    if depth not in DEPTH_VARIANTS:
+        raise InputError(f"depth must be one of {DEPTH_VARIANTS}, got {depth!r}")
+    keys = [f"base-{model}", f"realcam-{model}", f"depth-{depth}", "clip-vocab", "clip-merges"]
+    return [WEIGHT_FILES[k] for k in keys]
+
+
+def cache_dir() -> Path:
+    """Where weights are cached: `$REALCAM_CACHE`, else huggingface_hub's cache (`$HF_HUB_CACHE` / `$HF_HOME/hub`)."""
+    if os.environ.get("REALCAM_CACHE"):
+        return Path(os.environ["REALCAM_CACHE"]).expanduser()
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HUB_CACHE)
+
+
+def locate(file: WeightFile, *, cache: Path | None = None) -> Path | None:
+    """Path of the cached file, or None; never touches the network."""
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(file.repo_id, file.filename, cache_dir=str(cache or cache_dir()))
+    return Path(found) if isinstance(found, str) and Path(found).is_file() else None
+
+
+def download(file: WeightFile, *, cache: Path | None = None) -> Path:
+    """Fetch one file into the cache (or return it from there). Honours `HF_HUB_OFFLINE`."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return Path(hf_hub_download(file.repo_id, file.filename, cache_dir=str(cache or cache_dir())))
+    except LocalEntryNotFoundError as error:
+        raise WeightsMissingError(
+            f"{file.repo_id}/{file.filename} is not in the cache {cache or cache_dir()} and cannot be fetched "
+            f"(offline or no network): {error}"
+        ) from error
+
+
+def download_command(model: str = "256", depth: str = "indoor") -> str:
+    return f"realcam weights download --model {model} --depth {depth}"
+
+
+def require(files: list[WeightFile], *, model: str = "256", depth: str = "indoor", cache: Path | None = None) -> dict:
+    """`{file.key: path}` for every file, or one WeightsMissingError naming all missing files and the command to run."""
+    found, missing = {}, []
+    for file in files:
+        path = locate(file, cache=cache)
+        if path is None:
+            missing.append(file)
+        else:
+            found[file.key] = path
+    if missing:
+        names = "\n".join(f"  - {f.repo_id}/{f.filename} ({f.description}, ~{f.approx_size_gb:g} GB)" for f in missing)
+        raise WeightsMissingError(
+            f"model weights are missing from {cache or cache_dir()}:\n{names}\n"
+            f"run `{download_command(model, depth)}` to fetch them (or pass local files explicitly)"
+        )
+    return found
