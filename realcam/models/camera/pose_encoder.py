@@ -80,7 +80,8 @@ class PoseEncoderConfig:
             raise ValueError(f"pose_encoder_config.params: unknown keys {unknown}")
         for key, supported in fixed.items():
             if key in params and _plain(params[key]) != supported:
-                raise ValueError(f"pose_encoder_config.params.{key}: only {supported!r} is supported, got {params[key]!r}")
+                got = params[key]
+                raise ValueError(f"pose_encoder_config.params.{key}: only {supported!r} is supported, got {got!r}")
         kwargs = {mapped[k]: v for k, v in params.items() if k in mapped}
         if "channels" in kwargs:
             kwargs["channels"] = tuple(int(c) for c in kwargs["channels"])
@@ -132,7 +133,8 @@ class TemporalSelfAttention(nn.Module):
         if frames > self.pos_encoder.pe.shape[1]:
             raise ValueError(f"at most {self.pos_encoder.pe.shape[1]} frames are supported, got {frames}")
         x = x + self.pos_encoder.pe[:, :frames]
-        q, k, v = (rearrange(proj(x), "n f (h d) -> n h f d", h=self.num_heads) for proj in (self.to_q, self.to_k, self.to_v))
+        heads = self.num_heads
+        q, k, v = (rearrange(proj(x), "n f (h d) -> n h f d", h=heads) for proj in (self.to_q, self.to_k, self.to_v))
         out = F.scaled_dot_product_attention(q, k, v)  # scale (c / heads) ** -0.5
         return self.to_out[0](rearrange(out, "n h f d -> n f (h d)"))
 
@@ -185,7 +187,9 @@ class ResidualConvBlock(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, down: bool, ksize: int) -> None:
         super().__init__()
         self.down = down
-        self.in_conv = nn.Conv2d(in_channels, out_channels, ksize, padding=ksize // 2) if in_channels != out_channels else None
+        self.in_conv = None
+        if in_channels != out_channels:
+            self.in_conv = nn.Conv2d(in_channels, out_channels, ksize, padding=ksize // 2)
         self.block1 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
         self.block2 = nn.Conv2d(out_channels, out_channels, ksize, padding=ksize // 2)
 
