@@ -1,0 +1,270 @@
+"""Keyframes -> frames: Kochanek-Bartels splines for positions and FOV, SQUAD on unit quaternions for rotations,
+and the timing map from frame index to spline parameter (arc length or keyframe times, optional easing).
+
+The spline parameter u runs over [0, S] for S segments; segment i (u in [i, i+1]) goes from keyframe i to keyframe
+i+1 (to keyframe 0 for the closing segment of a loop). Everything is float64.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from realcam.geometry.se3 import matrix_to_quat_wxyz, quat_slerp, quat_wxyz_to_matrix
+from realcam.trajectory.keyframes import SampledTrajectory, Trajectory
+
+__all__ = [
+    "ease",
+    "evaluate",
+    "hermite",
+    "interp1d",
+    "keyframe_fovs",
+    "kb_tangents",
+    "sample_trajectory",
+    "spline_parameters",
+    "squad_controls",
+]
+
+_ARC_SAMPLES_PER_SEGMENT = 128
+
+
+def kb_tangents(points: Tensor, tension: float, closed: bool) -> Tensor:
+    """Kochanek-Bartels tangents with zero continuity and bias: m_i = (1 − tension)/2 · (p_{i+1} − p_{i−1}).
+
+    Open ends use mirrored phantom points (p_{−1} = 2p_0 − p_1), so a 2-key path is a straight line at constant
+    parametric speed. Shapes: points (n d) -> (n d).
+    """
+    n = points.shape[0]
+    if n == 1:
+        return torch.zeros_like(points)
+    if closed:
+        prev, nxt = points.roll(1, 0), points.roll(-1, 0)
+    else:
+        prev = torch.cat([2 * points[:1] - points[1:2], points[:-1]])
+        nxt = torch.cat([points[1:], 2 * points[-1:] - points[-2:-1]])
+    return (1 - tension) / 2 * (nxt - prev)
+
+
+def hermite(p0: Tensor, p1: Tensor, m0: Tensor, m1: Tensor, s: Tensor) -> Tensor:
+    """Cubic Hermite segment. Shapes: p0, p1, m0, m1 (t d), s (t) in [0, 1] -> (t d)."""
+    s = s[:, None]
+    s2, s3 = s * s, s * s * s
+    return (2 * s3 - 3 * s2 + 1) * p0 + (s3 - 2 * s2 + s) * m0 + (-2 * s3 + 3 * s2) * p1 + (s3 - s2) * m1
+
+
+def _segments(u: Tensor, n: int, closed: bool) -> tuple[Tensor, Tensor, Tensor]:
+    """Segment start index, end index and local parameter for spline parameters u. Shapes: (t) each."""
+    num_segments = n if closed else n - 1
+    i = u.floor().long().clamp(0, num_segments - 1)
+    s = (u - i).clamp(0, 1)
+    j = (i + 1) % n
+    return i, j, s
+
+
+def _spline(points: Tensor, tension: float, closed: bool, u: Tensor) -> Tensor:
+    """Evaluate the KB spline through `points` (n d) at parameters u (t) -> (t d)."""
+    if points.shape[0] == 1:
+        return points.expand(u.shape[0], -1).clone()
+    m = kb_tangents(points, tension, closed)
+    i, j, s = _segments(u, points.shape[0], closed)
+    return hermite(points[i], points[j], m[i], m[j], s)
+
+
+def _qmul(a: Tensor, b: Tensor) -> Tensor:
+    aw, ax, ay, az = a.unbind(-1)
+    bw, bx, by, bz = b.unbind(-1)
+    return torch.stack(
+        [
+            aw * bw - ax * bx - ay * by - az * bz,
+            aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw,
+        ],
+        dim=-1,
+    )
+
+
+def _qconj(q: Tensor) -> Tensor:
+    return q * torch.tensor([1.0, -1.0, -1.0, -1.0], dtype=q.dtype)
+
+
+def _qlog(q: Tensor) -> Tensor:
+    """Log of unit quaternions as pure-vector (... 3): θ·v/|v| with θ = atan2(|v|, w)."""
+    v = q[..., 1:]
+    nv = v.norm(dim=-1, keepdim=True)
+    theta = torch.atan2(nv, q[..., :1])
+    return torch.where(nv < 1e-12, v, v * theta / nv.clamp_min(1e-12))
+
+
+def _qexp(r: Tensor) -> Tensor:
+    """Exp of pure-vector quaternions (... 3) -> unit quaternions (... 4)."""
+    nr = r.norm(dim=-1, keepdim=True)
+    scale = torch.where(nr < 1e-12, torch.ones_like(nr), torch.sin(nr) / nr.clamp_min(1e-12))
+    return torch.cat([torch.cos(nr), r * scale], dim=-1)
+
+
+def _align_signs(q: Tensor, closed: bool) -> Tensor:
+    """Flip quaternion signs so neighbours have a non-negative dot product (shortest arcs). Shapes: (n 4)."""
+    out = [q[0]]
+    for k in range(1, q.shape[0]):
+        out.append(q[k] if (out[-1] * q[k]).sum() >= 0 else -q[k])
+    return torch.stack(out)
+
+
+def squad_controls(q: Tensor, tension: float, closed: bool) -> Tensor:
+    """SQUAD inner control quaternions a_i = q_i·exp(−(1 − tension)/4·(log(q_i⁻¹q_{i+1}) + log(q_i⁻¹q_{i−1}))).
+
+    Open ends use a_0 = q_0 and a_{n−1} = q_{n−1}. Shapes: q (n 4) sign-aligned unit quaternions -> (n 4).
+    """
+    n = q.shape[0]
+    if n < 3 and not closed or n == 1:
+        return q.clone()
+    prev, nxt = q.roll(1, 0), q.roll(-1, 0)
+    # Keep the neighbours on q_i's hemisphere so the logs take the short way (matters across the loop seam).
+    prev = torch.where(((prev * q).sum(-1, keepdim=True)) < 0, -prev, prev)
+    nxt = torch.where(((nxt * q).sum(-1, keepdim=True)) < 0, -nxt, nxt)
+    inv = _qconj(q)
+    r = _qlog(_qmul(inv, nxt)) + _qlog(_qmul(inv, prev))
+    a = _qmul(q, _qexp(-(1 - tension) / 4 * r))
+    if not closed:
+        a[0], a[-1] = q[0], q[-1]
+    return a
+
+
+def _squad(q: Tensor, a: Tensor, closed: bool, u: Tensor) -> Tensor:
+    """SQUAD(q_i, a_i, a_j, q_j; s) = slerp(slerp(q_i, q_j, s), slerp(a_i, a_j, s), 2s(1 − s)). -> (t 4)."""
+    if q.shape[0] == 1:
+        return q.expand(u.shape[0], -1).clone()
+    i, j, s = _segments(u, q.shape[0], closed)
+    qi, qj, ai, aj = q[i], q[j], a[i], a[j]
+    flip = (qi * qj).sum(-1, keepdim=True) < 0  # loop seam: take the short way
+    qj = torch.where(flip, -qj, qj)
+    aj = torch.where(flip, -aj, aj)
+    outer = quat_slerp(qi, qj, s)
+    inner = quat_slerp(ai, aj, s)
+    return quat_slerp(outer, inner, 2 * s * (1 - s))
+
+
+def interp1d(x: Tensor, xp: Tensor, fp: Tensor) -> Tensor:
+    """Piecewise-linear interpolation (like numpy.interp) for increasing xp. Shapes: x (t), xp (m), fp (m) -> (t)."""
+    idx = torch.searchsorted(xp, x.clamp(xp[0], xp[-1]), right=True).clamp(1, xp.shape[0] - 1)
+    x0, x1 = xp[idx - 1], xp[idx]
+    f0, f1 = fp[idx - 1], fp[idx]
+    w = torch.where(x1 > x0, (x - x0) / (x1 - x0).clamp_min(1e-300), torch.zeros_like(x))
+    return f0 + w.clamp(0, 1) * (f1 - f0)
+
+
+def ease(tau: Tensor, mode: str) -> Tensor:
+    """Easing of normalised time tau in [0, 1]: quadratic in/out, smoothstep for in-out. Monotonic, fixes 0 and 1."""
+    if mode == "none":
+        return tau
+    if mode == "in":
+        return tau * tau
+    if mode == "out":
+        return 1 - (1 - tau) ** 2
+    if mode == "in-out":
+        return tau * tau * (3 - 2 * tau)
+    raise ValueError(f"ease: expected 'none', 'in', 'out' or 'in-out', got {mode!r}")
+
+
+def keyframe_fovs(trajectory: Trajectory) -> Tensor | None:
+    """Keyframe FOVs (n); missing values copy the previous keyframe's (the next one's before the first)."""
+    values = [k.fov_deg for k in trajectory.keyframes]
+    if all(v is None for v in values):
+        return None
+    first = next(v for v in values if v is not None)
+    filled, last = [], first
+    for v in values:
+        last = v if v is not None else last
+        filled.append(last)
+    return torch.tensor(filled, dtype=torch.float64)
+
+
+def evaluate(trajectory: Trajectory, u: Tensor) -> tuple[Tensor, Tensor | None]:
+    """Poses and FOVs at spline parameters u (t) in [0, S]. -> c2w (t 4 4), fov_deg (t) or None."""
+    settings = trajectory.settings
+    keys = trajectory.keyframes
+    c2w_keys = torch.stack([k.c2w for k in keys])
+    q = _align_signs(matrix_to_quat_wxyz(c2w_keys[:, :3, :3]), settings.closed)
+    a = squad_controls(q, settings.tension, settings.closed)
+    R = quat_wxyz_to_matrix(_squad(q, a, settings.closed, u))
+    if settings.pivot is None:
+        t = _spline(c2w_keys[:, :3, 3], settings.tension, settings.closed, u)
+    else:
+        pivot = torch.tensor(settings.pivot, dtype=torch.float64)
+        # Pivot in each keyframe's camera frame; interpolated, then mapped back through the interpolated rotation.
+        offsets = (c2w_keys[:, :3, :3].transpose(-1, -2) @ (c2w_keys[:, :3, 3] - pivot)[..., None]).squeeze(-1)
+        o = _spline(offsets, settings.tension, settings.closed, u)
+        t = pivot + (R @ o[..., None]).squeeze(-1)
+    c2w = torch.zeros(u.shape[0], 4, 4, dtype=torch.float64)
+    c2w[:, :3, :3] = R
+    c2w[:, :3, 3] = t
+    c2w[:, 3, 3] = 1
+    fov_keys = keyframe_fovs(trajectory)
+    fov = None
+    if fov_keys is not None:
+        fov = _spline(fov_keys[:, None], settings.tension, settings.closed, u)[:, 0].clamp(1e-3, 180 - 1e-3)
+    return c2w, fov
+
+
+def _num_segments(trajectory: Trajectory) -> int:
+    n = len(trajectory.keyframes)
+    return n if trajectory.settings.closed and n > 1 else n - 1
+
+
+def _arc_parameterisation(trajectory: Trajectory) -> tuple[Tensor, Tensor]:
+    """Cumulative path measure over a dense u grid: metres of camera travel, or radians of rotation for
+    rotation-only paths, or FOV degrees for zoom-only paths (uniform in u if nothing changes). -> (cum (m), u (m))."""
+    num_segments = _num_segments(trajectory)
+    u = torch.linspace(0, num_segments, num_segments * _ARC_SAMPLES_PER_SEGMENT + 1, dtype=torch.float64)
+    c2w, fov = evaluate(trajectory, u)
+    steps = [(c2w[1:, :3, 3] - c2w[:-1, :3, 3]).norm(dim=-1)]
+    relative = c2w[:-1, :3, :3].transpose(-1, -2) @ c2w[1:, :3, :3]
+    cos = ((relative.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1, 1)
+    steps.append(torch.acos(cos))
+    if fov is not None:
+        steps.append((fov[1:] - fov[:-1]).abs())
+    for step in steps:
+        if step.sum() > 1e-9:
+            return torch.cat([torch.zeros(1, dtype=torch.float64), step.cumsum(0)]), u
+    return u.clone(), u
+
+
+def spline_parameters(trajectory: Trajectory, num_frames: int) -> Tensor:
+    """Spline parameter u of each output frame (f), following the trajectory's timing and easing.
+
+    Open paths put frame 0 on the first and frame f−1 on the last keyframe; closed paths spread f frames over the
+    loop without repeating frame 0 at the end.
+    """
+    if int(num_frames) != num_frames or num_frames < 1:
+        raise ValueError(f"num_frames: expected a positive integer, got {num_frames}")
+    settings = trajectory.settings
+    num_segments = _num_segments(trajectory)
+    if num_segments == 0:
+        return torch.zeros(num_frames, dtype=torch.float64)
+    k = torch.arange(num_frames, dtype=torch.float64)
+    if settings.closed:
+        tau = k / num_frames
+    else:
+        tau = k / max(num_frames - 1, 1)
+    tau = ease(tau, settings.ease)
+    if settings.timing == "arc":
+        cum, u = _arc_parameterisation(trajectory)
+        return interp1d(tau * cum[-1], cum, u)
+    times = [kf.time for kf in trajectory.keyframes]
+    if any(t is None for t in times):
+        key_t = torch.arange(len(times), dtype=torch.float64)
+    else:
+        key_t = torch.tensor(times, dtype=torch.float64)
+    if settings.closed:
+        step = (key_t[-1] - key_t[0]) / (len(times) - 1) if len(times) > 1 else torch.tensor(1.0)
+        key_t = torch.cat([key_t, key_t[-1:] + step])  # the closing segment lasts one mean segment
+    t = key_t[0] + tau * (key_t[-1] - key_t[0])
+    return interp1d(t, key_t, torch.arange(key_t.shape[0], dtype=torch.float64))
+
+
+def sample_trajectory(trajectory: Trajectory, num_frames: int = 16) -> SampledTrajectory:
+    """Frames of the trajectory: c2w (f 4 4) float64 with orthonormal rotations, fov_deg (f) or None."""
+    u = spline_parameters(trajectory, num_frames)
+    c2w, fov = evaluate(trajectory, u)
+    return SampledTrajectory(c2w=c2w, fov_deg=fov, intrinsics=trajectory.intrinsics)
