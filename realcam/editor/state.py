@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from realcam.geometry.se3 import slerp
-from realcam.trajectory.keyframes import InterpolationSettings, Keyframe, Trajectory
+from realcam.trajectory.keyframes import InterpolationSettings, Intrinsics, Keyframe, Trajectory
 
 if TYPE_CHECKING:
     from realcam.trajectory.keyframes import SampledTrajectory
@@ -464,20 +464,25 @@ class EditorState:
         settings = dataclasses.replace(self._doc.settings, **changes)
         self._commit("change " + ", ".join(sorted(changes)), dataclasses.replace(self._doc, settings=settings))
 
-    def load(self, path: str | Path) -> None:
-        """Import keyframes and settings from any trajectory file the trajectory core reads."""
+    def load(self, path: str | Path, format: str | None = None) -> None:
+        """Import keyframes and settings from any trajectory file of the trajectory core (realcam JSON, nerfstudio
+        JSON, RE10K txt). Per-frame formats import every frame as a keyframe. The file's intrinsics are not adopted:
+        the editor keeps the input photo's."""
         from realcam.trajectory.io import load_trajectory
 
-        trajectory = load_trajectory(path)
+        image_size = None
+        if isinstance(self.intrinsics, Intrinsics):
+            image_size = (self.intrinsics.height, self.intrinsics.width)
+        trajectory = load_trajectory(path, format, image_size=image_size)
         doc = dataclasses.replace(self._doc, keyframes=tuple(trajectory.keyframes), settings=trajectory.settings)
         self._commit(f"import {Path(path).name}", doc)
 
     def save(self, path: str | Path, format: str | None = None) -> Path:
-        """Export the current path (format from the suffix unless given); returns the path written."""
+        """Export the current path ("realcam", "nerfstudio" or "re10k"; from the suffix unless given). Per-frame
+        formats get the model's `num_frames` frames at `fps`. Returns the path written."""
         from realcam.trajectory.io import save_trajectory
 
-        save_trajectory(self.trajectory(), path, format=format)
-        return Path(path)
+        return save_trajectory(self.trajectory(), path, format, num_frames=self.num_frames, fps=self.fps)
 
     # -- derived views ----------------------------------------------------------------------------------------
     def trajectory(self) -> Trajectory:
@@ -494,11 +499,73 @@ class EditorState:
         """The path resampled to the model's frame count: c2w (f 4 4), per-frame FOV and intrinsics."""
         return self.trajectory().sample(self.num_frames)
 
-    def readouts(self) -> Any:
-        """Per-segment length (m), speed (m/s), angular speed (deg/s) and totals of the sampled path."""
+    def readouts(self) -> Readouts:
+        """Per-segment (keyframe to keyframe) length (m), duration (s), speed (m/s) and angular speed (deg/s) of the
+        path as the model's frames play it at `fps`, plus the trajectory core's totals and warnings."""
         from realcam.trajectory.metrics import path_stats
 
-        return path_stats(self.sample(), self.fps)
+        trajectory = self.trajectory()
+        stats = path_stats(trajectory.sample(self.num_frames), self.fps)
+        return Readouts(segments=segment_readouts(trajectory, self.num_frames, self.fps), stats=stats)
+
+
+@dataclass(frozen=True)
+class SegmentReadout:
+    """The path from keyframe `index` to the next (the last wraps to the first on a loop), as played."""
+
+    index: int
+    length_m: float
+    rotation_deg: float
+    duration_s: float
+    speed_mps: float
+    angular_speed_dps: float
+
+
+@dataclass(frozen=True)
+class Readouts:
+    """Per-keyframe-segment read-outs and the trajectory core's `PathStats` of the sampled frames."""
+
+    segments: tuple[SegmentReadout, ...]
+    stats: Any
+
+
+def segment_readouts(
+    trajectory: Trajectory, num_frames: int, fps: float, samples_per_segment: int = 128
+) -> tuple[SegmentReadout, ...]:
+    """Length, rotation, duration and speeds of each keyframe-to-keyframe segment.
+
+    A segment's duration is how long the video (num_frames at fps, timing and easing included) takes to traverse its
+    spline parameter interval [i, i + 1]; length and rotation are integrated over dense samples of the spline.
+    """
+    from realcam.geometry.se3 import rotation_angle_deg
+    from realcam.trajectory.interpolate import evaluate, interp1d, spline_parameters
+
+    n = len(trajectory.keyframes)
+    closed = trajectory.settings.closed and n > 1
+    num_segments = n if closed else n - 1
+    if num_segments < 1:
+        return ()
+    # Video time of a fine grid of the normalised time tau, and the spline parameter reached at it.
+    fine = 64 * num_frames
+    u_fine = spline_parameters(trajectory, fine)
+    tau = torch.arange(fine, dtype=torch.float64) / (fine if closed else fine - 1)
+    total_s = (num_frames if closed else num_frames - 1) / fps
+    if closed:  # the loop's end: tau = 1 reaches u = num_segments
+        u_fine = torch.cat([u_fine, torch.tensor([float(num_segments)], dtype=torch.float64)])
+        tau = torch.cat([tau, torch.ones(1, dtype=torch.float64)])
+    boundaries = torch.arange(num_segments + 1, dtype=torch.float64)
+    times = interp1d(boundaries, u_fine, tau * total_s)
+    out = []
+    for i in range(num_segments):
+        u = torch.linspace(i, i + 1, samples_per_segment + 1, dtype=torch.float64)
+        c2w, _ = evaluate(trajectory, u)
+        length = float((c2w[1:, :3, 3] - c2w[:-1, :3, 3]).norm(dim=-1).sum())
+        rotation = float(rotation_angle_deg(c2w[:-1, :3, :3].transpose(-1, -2) @ c2w[1:, :3, :3]).sum())
+        duration = float(times[i + 1] - times[i])
+        speed = length / duration if duration > 0 else math.inf if length > 0 else 0.0
+        angular = rotation / duration if duration > 0 else math.inf if rotation > 0 else 0.0
+        out.append(SegmentReadout(i, length, rotation, duration, speed, angular))
+    return tuple(out)
 
 
 def _check_fov(fov_deg: float | None) -> float | None:

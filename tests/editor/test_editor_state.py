@@ -293,3 +293,80 @@ def test_history_is_bounded():
         state.add_keyframe(pose(float(i)))
     assert len(state.undo_labels) == state_module.HISTORY_LIMIT
     assert math.isclose(len(state), state_module.HISTORY_LIMIT + 20)
+
+
+def test_readouts_constant_speed_and_totals():
+    state = new_state(0.0, 1.0, 3.0)  # arc-length timing by default: constant speed over uneven legs
+    readouts = state.readouts()
+    total_s = 15 / 8.0
+    assert [round(s.length_m, 6) for s in readouts.segments] == [1.0, 2.0]
+    assert sum(s.duration_s for s in readouts.segments) == pytest.approx(total_s)
+    for segment in readouts.segments:
+        assert segment.speed_mps == pytest.approx(3.0 / total_s, rel=1e-3)
+        assert segment.angular_speed_dps == pytest.approx(0.0, abs=1e-6)
+    assert readouts.stats.total_length_m == pytest.approx(3.0, rel=1e-3)
+    assert readouts.stats.duration_s == pytest.approx(total_s)
+
+
+def test_readouts_key_timing_gives_equal_durations():
+    state = new_state(0.0, 1.0, 3.0)
+    state.set_settings(timing="keys")
+    first, second = state.readouts().segments
+    assert first.duration_s == pytest.approx(second.duration_s, rel=1e-3)
+    assert second.speed_mps == pytest.approx(2 * first.speed_mps, rel=1e-2)
+
+
+def test_readouts_angular_speed_of_a_pan():
+    state = EditorState(Intrinsics(K, width=512, height=320))
+    state.add_keyframe(pose(pan=0.0))
+    state.add_keyframe(pose(pan=30.0))
+    (segment,) = state.readouts().segments
+    assert segment.rotation_deg == pytest.approx(30.0, rel=1e-4)
+    assert segment.angular_speed_dps == pytest.approx(30.0 / (15 / 8.0), rel=1e-3)
+
+
+def test_readouts_loop_includes_closing_segment():
+    state = new_state(0.0, 1.0)
+    state.set_pivot(None)
+    state.add_keyframe(pose(0.5, 0.0, 1.0))
+    state.set_settings(closed=True)
+    segments = state.readouts().segments
+    assert len(segments) == 3
+    assert sum(s.duration_s for s in segments) == pytest.approx(16 / 8.0)
+
+
+def test_preset_expands_into_editable_keyframes_and_moves_exactly():
+    state = new_state(5.0)
+    state.apply_preset("dolly-forward")
+    assert len(state) >= 2
+    sampled = state.sample()
+    moved = (sampled.c2w[-1, :3, 3] - sampled.c2w[0, :3, 3]).norm()
+    assert float(moved) == pytest.approx(1.0, abs=1e-9)  # "dolly forward 1 m" moves exactly 1.00 m
+    state.set_position(len(state) - 1, (0.0, 0.0, 2.0))  # still editable
+    assert float(state.sample().c2w[-1, 2, 3]) == pytest.approx(2.0)
+    state.undo()
+    state.undo()
+    assert xs(state) == [5.0]
+    with pytest.raises(ValueError, match="unknown"):
+        state.apply_preset("no-such-preset")
+
+
+@pytest.mark.parametrize("fmt,suffix", [("realcam", ".json"), ("nerfstudio", ".json"), ("re10k", ".txt")])
+def test_export_import_round_trip(tmp_path, fmt, suffix):
+    state = EditorState(Intrinsics(K, width=512, height=320))
+    state.add_keyframe(pose(0.0, pan=-10.0), fov_deg=50.0)
+    state.add_keyframe(pose(0.4, 0.1, 0.8, pan=15.0), fov_deg=50.0)
+    state.add_keyframe(pose(1.0, 0.0, 1.2, pan=30.0), fov_deg=50.0)
+    state.set_settings(tension=0.25)
+    expected = state.sample().c2w
+    path = state.save(tmp_path / f"path{suffix}", fmt)
+    assert path.is_file()
+    other = EditorState(Intrinsics(K, width=512, height=320))
+    other.load(path, fmt)
+    if fmt == "realcam":  # keyframes and settings survive as they are
+        assert len(other) == 3 and other.doc.settings.tension == 0.25
+        torch.testing.assert_close(other.trajectory().c2w(), state.trajectory().c2w())
+    else:  # per-frame formats: every frame becomes a keyframe
+        assert len(other) == 16
+        torch.testing.assert_close(other.trajectory().c2w(), expected, atol=1e-5, rtol=0)
+    assert other.undo_labels == [f"import {path.name}"]
