@@ -251,3 +251,15 @@ def test_peak_memory_256_stride_8_far_below_reference():
     growth_mib, output_mib = float(out[0]), float(out[1])
     assert output_mib == 256
     assert growth_mib - output_mib < 128, (growth_mib, output_mib)
+
+
+def test_batch_elements_are_independent():
+    c2w_a, K_a = _random_cameras(3, 11)
+    c2w_b, K_b = _random_cameras(3, 12)
+    c2w, K = torch.cat([c2w_a, c2w_b]).float(), torch.cat([K_a, K_b]).float()
+    F = E.fundamental_matrices(E.pairwise_relative_poses(c2w), K, None)
+    both = E.masks_from_fundamental(F, 32, 48, [8, 16])
+    for d in (8, 16):
+        assert both[d].shape == (2, 3 * (32 // d) * (48 // d), 3 * (32 // d) * (48 // d))
+        for k in range(2):
+            assert torch.equal(both[d][k : k + 1], E.masks_from_fundamental(F[k : k + 1], 32, 48, [d])[d])

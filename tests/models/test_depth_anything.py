@@ -181,3 +181,19 @@ def test_from_reference_params_is_strict():
         DepthAnythingConfig.from_reference_params({**params, "encoder": "vitg"})
     with pytest.raises(ValueError, match="intermediate_layers"):
         DepthAnythingConfig(intermediate_layers=(4, 11, 17, 24))
+
+
+@pytest.mark.weights
+def test_released_hypersim_vitl_loads_and_gives_plausible_depth():
+    from realcam.checkpoints.hub import WEIGHT_FILES, locate
+
+    path = locate(WEIGHT_FILES["depth-indoor"])
+    if path is None:
+        pytest.skip("depth_anything_v2_metric_hypersim_vitl.pth is not in the weights cache")
+    estimator = MetricDepthEstimator(load_depth_anything_pth(path, DepthAnythingConfig.vitl_hypersim())).eval()
+    # A synthetic ramp image: the result only has to be finite metric depth in (0, 20) m at the image size.
+    ramp = np.linspace(0, 255, 256, dtype=np.float32)
+    image = np.stack([np.tile(ramp, (256, 1)), np.tile(ramp[:, None], (1, 256)), np.full((256, 256), 128.0)], -1)
+    depth = estimator(image.astype(np.uint8))
+    assert depth.shape == (256, 256) and torch.isfinite(depth).all()
+    assert (depth > 0).all() and (depth < 20).all()
