@@ -66,6 +66,28 @@ def test_full_size_image_keys_shapes_and_count():
     assert sum(p.numel() for p in model.parameters()) - visual == 51_723_265
 
 
+def test_full_size_output_shapes_on_meta():
+    config = OpenCLIPConfig.vit_h_14()
+    with torch.device("meta"):
+        text = CLIPTextEncoder(config)(torch.zeros(2, 77, dtype=torch.long))
+        image = CLIPImageEmbedder(config)(torch.zeros(2, 3, 320, 512))
+    assert text.shape == (2, 77, 1024) and image.shape == (2, 257, 1280)
+
+
+def test_float64_matches_float32():
+    torch.manual_seed(3)
+    config = OpenCLIPConfig.from_reference_params(variant_config("256")["clip_model_config"])
+    text, image = CLIPTextEncoder(config).eval(), CLIPImageEmbedder(config).eval()
+    ids = torch.randint(0, 512, (1, 77))
+    pixels = torch.rand(1, 3, 40, 60) * 2 - 1
+    with torch.no_grad():
+        t32, i32 = text(ids), image(pixels)
+        t64, i64 = text.double()(ids), image.double()(pixels.double())
+    assert t64.dtype == i64.dtype == torch.float64
+    torch.testing.assert_close(t64.float(), t32, atol=1e-4, rtol=0)
+    torch.testing.assert_close(i64.float(), i32, atol=1e-4, rtol=0)
+
+
 def test_micro_text_context(micro):
     text, _, f = micro
     assert f["vocab_size"] == text.config.text.vocab_size

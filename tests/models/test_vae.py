@@ -53,6 +53,14 @@ def test_full_size_keys_shapes_and_count():
     assert sum(p.numel() for p in model.parameters()) == 83_653_863
 
 
+def test_full_size_shapes_on_meta():
+    with torch.device("meta"):
+        model = AutoencoderKL(AutoencoderKLConfig.kl_f8())
+        z = model.encode_to_latent(torch.zeros(1, 3, 16, 320, 512))
+        video = model.decode_latent(torch.zeros(1, 4, 16, 40, 64))
+    assert z.shape == (1, 4, 16, 40, 64) and video.shape == (1, 3, 16, 320, 512)
+
+
 def test_micro_encode_posterior_and_mode(micro):
     _, model, f = micro
     with torch.no_grad():
@@ -125,6 +133,20 @@ def test_video_and_image_layouts_agree():
         model.encode(torch.zeros(1, 3, 15, 16))
     with pytest.raises(ValueError, match="pixels"):
         model.encode(torch.zeros(1, 4, 16, 16))
+
+
+def test_float64_matches_float32():
+    model = tiny_model()
+    x = torch.rand(1, 3, 2, 16, 16, generator=torch.Generator().manual_seed(5)) * 2 - 1
+    with torch.no_grad():
+        z32 = model.encode_to_latent(x)
+        out32 = model.decode_latent(z32)
+        model64 = model.double()
+        z64 = model64.encode_to_latent(x.double())
+        out64 = model64.decode_latent(z64)
+    assert z64.dtype == out64.dtype == torch.float64
+    torch.testing.assert_close(z64.float(), z32, atol=1e-4, rtol=0)
+    torch.testing.assert_close(out64.float(), out32, atol=1e-4, rtol=0)
 
 
 def test_posterior_sampling_rules():
