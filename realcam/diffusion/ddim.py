@@ -170,12 +170,12 @@ def _check_timesteps(timesteps: Tensor, num_train_timesteps: int) -> None:
         raise ValueError(f"timesteps must lie in [0, {num_train_timesteps - 1}], got {timesteps.tolist()}")
 
 
-def ddim_step(
-    x_t: Tensor, model_output: Tensor, step: StepCoefficients, parameterization: Parameterization, z: Tensor | None
-) -> tuple[Tensor, Tensor, Tensor]:
-    """One DDIM update (module docstring, eq. 12). z is the N(0, I) draw (None only when σ = 0).
+def ddim_predict(
+    x_t: Tensor, model_output: Tensor, step: StepCoefficients, parameterization: Parameterization
+) -> tuple[Tensor, Tensor]:
+    """Interpret the model output at this step as (eps, x̂0), including the dynamic rescale of x̂0.
 
-    Shapes: x_t, model_output, z (b c f h w) -> (x_prev, pred_x0, eps), each (b c f h w).
+    Shapes: x_t, model_output (b c f h w) -> (eps, pred_x0), each (b c f h w).
     """
     if parameterization == "eps":
         eps = model_output
@@ -184,13 +184,32 @@ def ddim_step(
         eps, pred_x0 = eps_and_x0("v", x_t, model_output, step.model_sqrt_alpha, step.model_sqrt_one_minus_alpha)
     if step.x0_rescale is not None:
         pred_x0 = pred_x0 * step.x0_rescale
+    return eps, pred_x0
+
+
+def ddim_update(pred_x0: Tensor, eps: Tensor, step: StepCoefficients, z: Tensor | None) -> Tensor:
+    """x_prev = √a_prev·x̂0 + √max(1 − a_prev − σ², 0)·eps + σ·z (eq. 12). z may be None only when σ = 0.
+
+    Shapes: pred_x0, eps, z (b c f h w) -> (b c f h w).
+    """
     direction = (1.0 - step.a_prev - step.sigma_t**2).clamp(min=0.0).sqrt() * eps
     x_prev = step.a_prev.sqrt() * pred_x0 + direction
     if z is not None:
-        x_prev = x_prev + step.sigma_t * z
-    elif float(step.sigma_t) != 0.0:
+        return x_prev + step.sigma_t * z
+    if float(step.sigma_t) != 0.0:
         raise ValueError(f"a noise draw is needed at t={step.t} (sigma={float(step.sigma_t)})")
-    return x_prev, pred_x0, eps
+    return x_prev
+
+
+def ddim_step(
+    x_t: Tensor, model_output: Tensor, step: StepCoefficients, parameterization: Parameterization, z: Tensor | None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """One DDIM step: `ddim_predict` then `ddim_update`. z is the N(0, I) draw (None only when σ = 0).
+
+    Shapes: x_t, model_output, z (b c f h w) -> (x_prev, pred_x0, eps), each (b c f h w).
+    """
+    eps, pred_x0 = ddim_predict(x_t, model_output, step, parameterization)
+    return ddim_update(pred_x0, eps, step, z), pred_x0, eps
 
 
 @dataclass(frozen=True)
@@ -228,12 +247,14 @@ def ddim_sample(
     generator: torch.Generator | None = None,
     noise: NoiseSource | None = None,
     on_step: StepHook | None = None,
+    on_pred_x0: Callable[[Tensor, int], Tensor] | None = None,
     on_step_end: Callable[[DDIMStep], None] | None = None,
 ) -> Tensor:
     """Run DDIM from x_T over `timesteps` (ascending, visited from the last) and return the final sample.
 
     Per visited timestep τ (reference order): x ← on_step(x, τ, noise) (e.g. noise shaping, which may draw);
-    o = denoise(x, τ); DDIM update drawing z from `noise`; on_step_end(DDIMStep).
+    o = denoise(x, τ); (eps, x̂0) from o (with dynamic rescale); x̂0 ← on_pred_x0(x̂0, τ) (e.g. pasting known frames
+    for continuation; eps is not recomputed); DDIM update drawing z from `noise`; on_step_end(DDIMStep).
     Randomness: exactly one of `generator` (wrapped by `generator_noise`) or `noise` (e.g. `RecordedNoise`) must be
     given, unless η = 0 and no hook draws. Draws are made only for steps with σ ≠ 0.
     Shapes: x_T (b c f h w); timesteps (S,) int64 -> (b c f h w).
@@ -256,8 +277,11 @@ def ddim_sample(
         model_output = denoise(x, t_batch)
         if model_output.shape != x.shape:
             raise ValueError(f"denoise returned shape {tuple(model_output.shape)}, expected {tuple(x.shape)}")
+        eps, pred_x0 = ddim_predict(x, model_output, step, coefficients.parameterization)
+        if on_pred_x0 is not None:
+            pred_x0 = on_pred_x0(pred_x0, step.t)
         z = source(x) if float(step.sigma_t) != 0.0 else None
-        x_prev, pred_x0, eps = ddim_step(x, model_output, step, coefficients.parameterization, z)
+        x_prev = ddim_update(pred_x0, eps, step, z)
         if on_step_end is not None:
             on_step_end(DDIMStep(i, step.t, x, model_output, eps, pred_x0, x_prev))
         x = x_prev

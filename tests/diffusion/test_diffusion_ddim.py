@@ -184,3 +184,54 @@ def test_input_validation():
     gen = torch.Generator().manual_seed(0)
     with pytest.raises(ValueError, match="either generator or noise"):
         ddim_sample(_toy_denoiser, x_T, EPS_SCHEDULE, torch.tensor([999]), generator=gen, noise=generator_noise(gen))
+
+
+def test_pred_x0_hook_replaces_x0_before_the_update():
+    """Pasting x̂0 = 0 with σ = 0 (η = 0) leaves x_prev = √(1 − a_prev)·eps: checks the hook runs before the update."""
+    x_T = torch.randn(1, 1, 1, 2, 2, generator=torch.Generator().manual_seed(0))
+    timesteps = EPS_SCHEDULE.ddim_timesteps(2)
+    records: list[DDIMStep] = []
+    ddim_sample(
+        lambda x, t: torch.ones_like(x),
+        x_T,
+        EPS_SCHEDULE,
+        timesteps,
+        eta=0.0,
+        on_pred_x0=lambda x0, t: torch.zeros_like(x0),
+        on_step_end=records.append,
+    )
+    a_prev = EPS_SCHEDULE.alphas_cumprod.to(torch.float32)[499]
+    assert records[0].t == 999 and not records[0].pred_x0.any()
+    torch.testing.assert_close(records[0].x_prev, (1 - a_prev).sqrt() * torch.ones(1, 1, 1, 2, 2))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_run_with_cpu_generator_matches_cpu_run():
+    """Coefficients stay CPU scalars and noise comes from a CPU generator, so one seed gives the same run on GPU."""
+    from realcam.diffusion.guidance import GuidanceConfig, guided_denoiser
+    from realcam.pipeline.noise_shaping import NoiseShaping, noise_shaping_hook
+
+    g = torch.Generator().manual_seed(21)
+    x_T = torch.randn(1, 4, 3, 4, 4, generator=g)
+    z_preview = torch.randn(1, 4, 3, 4, 4, generator=g)
+    mask = torch.rand(3, 4, 4, generator=g) < 0.5
+
+    def model_fn(x, t, cond):
+        return torch.tanh(x * cond["w"].reshape(-1, 1, 1, 1, 1) + 1e-3 * t.reshape(-1, 1, 1, 1, 1))
+
+    def run(device):
+        cond, uncond = {"w": torch.tensor([0.9], device=device)}, {"w": torch.tensor([0.4], device=device)}
+        denoise = guided_denoiser(model_fn, cond, uncond, None, GuidanceConfig())
+        shaping = NoiseShaping(z_preview.to(device), mask.to(device), t0=900)
+        return ddim_sample(
+            denoise,
+            x_T.to(device),
+            V_SCHEDULE,
+            V_SCHEDULE.ddim_timesteps(25),
+            generator=torch.Generator().manual_seed(5),
+            on_step=noise_shaping_hook(shaping, V_SCHEDULE),
+        )
+
+    on_gpu = run(torch.device("cuda"))
+    assert on_gpu.device.type == "cuda"
+    torch.testing.assert_close(on_gpu.cpu(), run(torch.device("cpu")), rtol=1e-4, atol=1e-4)
