@@ -384,16 +384,21 @@ class AutoencoderKL(nn.Module):
         return out
 
     def encode_to_latent(
-        self, video: Tensor, generator: torch.Generator | None = None, *, noise: Tensor | None = None
+        self,
+        video: Tensor,
+        generator: torch.Generator | None = None,
+        *,
+        noise: Tensor | None = None,
+        chunk_frames: int | None = None,
     ) -> Tensor:
         """Scaled diffusion latent of pixels in [-1, 1]: scale_factor * posterior draw.
 
         Shapes: video (b 3 f H W) -> (b 4 f H/8 W/8) (or images (n 3 H W) -> (n 4 H/8 W/8)).
         Reference behaviour: the reference always uses a posterior *sample*. Pass `generator` (or recorded `noise`,
         shaped like the latent, unscaled N(0,1)) for that; with neither, the posterior mode is returned
-        (deterministic, no hidden global RNG).
+        (deterministic, no hidden global RNG). `chunk_frames` bounds memory as in `encode`.
         """
-        posterior = self.encode(video)
+        posterior = self.encode(video, chunk_frames=chunk_frames)
         if generator is None and noise is None:
             z = posterior.mode()
         else:
