@@ -184,6 +184,19 @@ def test_attention_block_matches_hand_written_softmax():
     torch.testing.assert_close(y, expected, atol=1e-5, rtol=0)
 
 
+def test_safetensors_round_trip_under_reference_prefix(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    model = tiny_model()
+    save_file({PREFIX + k: t.contiguous() for k, t in model.state_dict().items()}, tmp_path / "vae.safetensors")
+    loaded = load_file(tmp_path / "vae.safetensors")
+    other = AutoencoderKL(model.config).eval()
+    other.load_state_dict({k[len(PREFIX) :]: t for k, t in loaded.items()}, strict=True)
+    z = torch.randn(1, 4, 2, 4, 4, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        torch.testing.assert_close(other.decode(z), model.decode(z), atol=0, rtol=0)
+
+
 def test_config_strictness():
     params = dict(variant_config("256")["model"]["params"]["first_stage_config"]["params"])
     config = AutoencoderKLConfig.from_reference_params(params)
