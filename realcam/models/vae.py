@@ -12,7 +12,7 @@ Video layout: frames are folded into the batch frame-major, `(b f)`, as the refe
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -410,7 +410,7 @@ class AutoencoderKL(nn.Module):
         return self.decode(z / self.config.scale_factor, chunk_frames=chunk_frames)
 
 
-def _chunked(fn, x: Tensor, chunk: int | None) -> Tensor:
+def _chunked(fn: Callable[[Tensor], Tensor], x: Tensor, chunk: int | None) -> Tensor:
     """Apply `fn` to `x` in slices of `chunk` along dim 0 and concatenate (None: one call)."""
     if chunk is not None and chunk < 1:
         raise ValueError(f"chunk_frames must be a positive integer or None, got {chunk}")
