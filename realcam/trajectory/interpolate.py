@@ -28,21 +28,47 @@ __all__ = [
 _ARC_SAMPLES_PER_SEGMENT = 128
 
 
-def kb_tangents(points: Tensor, tension: float, closed: bool) -> Tensor:
-    """Kochanek-Bartels tangents with zero continuity and bias: m_i = (1 − tension)/2 · (p_{i+1} − p_{i−1}).
+def _leg_lengths(legs: Tensor, closed: bool) -> tuple[Tensor, Tensor]:
+    """Lengths of the legs before and after each key (n), mirrored at open ends. legs: (s) for s segments."""
+    if closed:
+        return legs.roll(1, 0), legs
+    before = torch.cat([legs[:1], legs])
+    after = torch.cat([legs, legs[-1:]])
+    return before, after
+
+
+def _side_factors(before: Tensor, after: Tensor) -> tuple[Tensor, Tensor]:
+    """Kochanek-Bartels adjustment for uneven spacing: the tangent leaving a key is scaled by 2·L_after/(L_before +
+    L_after) and the one arriving by 2·L_before/(L_before + L_after), so a short leg next to a long one does not
+    overshoot and double back. Factors are 1 where both legs are empty."""
+    total = before + after
+    empty = total <= 1e-12
+    safe = torch.where(empty, torch.ones_like(total), total)
+    out = torch.where(empty, torch.ones_like(total), 2 * after / safe)
+    into = torch.where(empty, torch.ones_like(total), 2 * before / safe)
+    return out, into
+
+
+def kb_tangents(points: Tensor, tension: float, closed: bool) -> tuple[Tensor, Tensor]:
+    """Kochanek-Bartels tangents (zero continuity and bias) m_i = (1 − tension)/2 · (p_{i+1} − p_{i−1}), adjusted
+    for uneven leg lengths (`_side_factors`, legs measured as chord lengths).
 
     Open ends use mirrored phantom points (p_{−1} = 2p_0 − p_1), so a 2-key path is a straight line at constant
-    parametric speed. Shapes: points (n d) -> (n d).
+    parametric speed. Shapes: points (n d) -> (outgoing (n d), incoming (n d)).
     """
     n = points.shape[0]
     if n == 1:
-        return torch.zeros_like(points)
+        return torch.zeros_like(points), torch.zeros_like(points)
     if closed:
         prev, nxt = points.roll(1, 0), points.roll(-1, 0)
+        legs = (nxt - points).norm(dim=-1)
     else:
         prev = torch.cat([2 * points[:1] - points[1:2], points[:-1]])
         nxt = torch.cat([points[1:], 2 * points[-1:] - points[-2:-1]])
-    return (1 - tension) / 2 * (nxt - prev)
+        legs = (points[1:] - points[:-1]).norm(dim=-1)
+    m = (1 - tension) / 2 * (nxt - prev)
+    out, into = _side_factors(*_leg_lengths(legs, closed))
+    return m * out[:, None], m * into[:, None]
 
 
 def hermite(p0: Tensor, p1: Tensor, m0: Tensor, m1: Tensor, s: Tensor) -> Tensor:
@@ -65,9 +91,9 @@ def _spline(points: Tensor, tension: float, closed: bool, u: Tensor) -> Tensor:
     """Evaluate the KB spline through `points` (n d) at parameters u (t) -> (t d)."""
     if points.shape[0] == 1:
         return points.expand(u.shape[0], -1).clone()
-    m = kb_tangents(points, tension, closed)
+    m_out, m_in = kb_tangents(points, tension, closed)
     i, j, s = _segments(u, points.shape[0], closed)
-    return hermite(points[i], points[j], m[i], m[j], s)
+    return hermite(points[i], points[j], m_out[i], m_in[j], s)
 
 
 def _qmul(a: Tensor, b: Tensor) -> Tensor:
@@ -111,32 +137,42 @@ def _align_signs(q: Tensor, closed: bool) -> Tensor:
     return torch.stack(out)
 
 
-def squad_controls(q: Tensor, tension: float, closed: bool) -> Tensor:
-    """SQUAD inner control quaternions a_i = q_i·exp(−(1 − tension)/4·(log(q_i⁻¹q_{i+1}) + log(q_i⁻¹q_{i−1}))).
+def squad_controls(q: Tensor, tension: float, closed: bool) -> tuple[Tensor, Tensor]:
+    """SQUAD inner control quaternions leaving and arriving at each key.
 
-    Open ends use a_0 = q_0 and a_{n−1} = q_{n−1}. Shapes: q (n 4) sign-aligned unit quaternions -> (n 4).
+    With f_i = log(q_i⁻¹q_{i+1}) and b_i = log(q_i⁻¹q_{i−1}) the tangent is T_i = (1 − tension)·(f_i − b_i)/2,
+    scaled per side for uneven angles as in `kb_tangents`; then a_i(out) = q_i·exp((T_out − f_i)/2) and
+    a_i(in) = q_i·exp((−T_in − b_i)/2). Uniform spacing gives the classic a_i = q_i·exp(−(f_i + b_i)/4). Open ends
+    mirror the neighbouring leg. Shapes: q (n 4) sign-aligned unit quaternions -> (outgoing (n 4), incoming (n 4)).
     """
     n = q.shape[0]
-    if n < 3 and not closed or n == 1:
-        return q.clone()
+    if n == 1:
+        return q.clone(), q.clone()
     prev, nxt = q.roll(1, 0), q.roll(-1, 0)
     # Keep the neighbours on q_i's hemisphere so the logs take the short way (matters across the loop seam).
     prev = torch.where(((prev * q).sum(-1, keepdim=True)) < 0, -prev, prev)
     nxt = torch.where(((nxt * q).sum(-1, keepdim=True)) < 0, -nxt, nxt)
     inv = _qconj(q)
-    r = _qlog(_qmul(inv, nxt)) + _qlog(_qmul(inv, prev))
-    a = _qmul(q, _qexp(-(1 - tension) / 4 * r))
+    f = _qlog(_qmul(inv, nxt))
+    b = _qlog(_qmul(inv, prev))
     if not closed:
-        a[0], a[-1] = q[0], q[-1]
-    return a
+        b[0] = -f[0]  # mirrored phantom key before the first
+        f[-1] = -b[-1]  # and after the last
+    T = (1 - tension) / 2 * (f - b)
+    legs = f.norm(dim=-1)[:-1] if not closed else f.norm(dim=-1)
+    out, into = _side_factors(*_leg_lengths(legs, closed))
+    a_out = _qmul(q, _qexp((T * out[:, None] - f) / 2))
+    a_in = _qmul(q, _qexp((-T * into[:, None] - b) / 2))
+    return a_out, a_in
 
 
-def _squad(q: Tensor, a: Tensor, closed: bool, u: Tensor) -> Tensor:
-    """SQUAD(q_i, a_i, a_j, q_j; s) = slerp(slerp(q_i, q_j, s), slerp(a_i, a_j, s), 2s(1 − s)). -> (t 4)."""
+def _squad(q: Tensor, a_out: Tensor, a_in: Tensor, closed: bool, u: Tensor) -> Tensor:
+    """SQUAD(q_i, a_i, a_j, q_j; s) = slerp(slerp(q_i, q_j, s), slerp(a_i, a_j, s), 2s(1 − s)), with a_i the
+    control leaving key i and a_j the one arriving at key j. -> (t 4)."""
     if q.shape[0] == 1:
         return q.expand(u.shape[0], -1).clone()
     i, j, s = _segments(u, q.shape[0], closed)
-    qi, qj, ai, aj = q[i], q[j], a[i], a[j]
+    qi, qj, ai, aj = q[i], q[j], a_out[i], a_in[j]
     flip = (qi * qj).sum(-1, keepdim=True) < 0  # loop seam: take the short way
     qj = torch.where(flip, -qj, qj)
     aj = torch.where(flip, -aj, aj)
@@ -186,8 +222,8 @@ def evaluate(trajectory: Trajectory, u: Tensor) -> tuple[Tensor, Tensor | None]:
     keys = trajectory.keyframes
     c2w_keys = torch.stack([k.c2w for k in keys])
     q = _align_signs(matrix_to_quat_wxyz(c2w_keys[:, :3, :3]), settings.closed)
-    a = squad_controls(q, settings.tension, settings.closed)
-    R = quat_wxyz_to_matrix(_squad(q, a, settings.closed, u))
+    a_out, a_in = squad_controls(q, settings.tension, settings.closed)
+    R = quat_wxyz_to_matrix(_squad(q, a_out, a_in, settings.closed, u))
     if settings.pivot is None:
         t = _spline(c2w_keys[:, :3, 3], settings.tension, settings.closed, u)
     else:
