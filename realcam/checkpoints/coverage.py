@@ -30,15 +30,28 @@ def read_key_shapes(path: str | os.PathLike) -> dict[str, _Shape]:
     return {key: _Shape(value.shape) for key, value in read_state_dict(path).items()}
 
 
-def coverage_report(model: str, paths: dict[str, Path], *, depth: str = "indoor") -> str:
-    """Text report: for each component, how many expected keys the files supply, and what is off."""
-    from realcam.models.realcam_i2v import RealCamI2VConfig, expected_state_shapes
+def coverage_report(model: str, paths: dict[str, Path], *, depth: str = "indoor") -> tuple[str, bool]:
+    """Text report for the released files of a preset (`paths` keyed like `hub.files_for`)."""
+    from realcam.models.realcam_i2v import RealCamI2VConfig
 
-    expected = expected_state_shapes(RealCamI2VConfig.preset(model, depth=depth))
+    return file_coverage_report(
+        RealCamI2VConfig.preset(model, depth=depth),
+        base=paths[f"base-{model}"],
+        realcam=paths[f"realcam-{model}"],
+        depth=paths[f"depth-{depth}"],
+    )
+
+
+def file_coverage_report(config, *, base: Path, realcam: Path, depth: Path) -> tuple[str, bool]:
+    """Text report: for each component, how many expected keys of `config`'s model the three files supply (merged in
+    the reference order), and what is off. Returns (text, complete)."""
+    from realcam.models.realcam_i2v import expected_state_shapes
+
+    expected = expected_state_shapes(config)
     given: dict[str, _Shape] = {}
-    given.update(rename_reference_modules(read_key_shapes(paths[f"base-{model}"])))
-    given.update(read_key_shapes(paths[f"realcam-{model}"]))
-    given.update({f"depth_predictor.{k}": v for k, v in read_key_shapes(paths[f"depth-{depth}"]).items()})
+    given.update(rename_reference_modules(read_key_shapes(base)))
+    given.update(read_key_shapes(realcam))
+    given.update({f"depth_predictor.{k}": v for k, v in read_key_shapes(depth).items()})
     for key, value in depth_normalizer_buffers().items():
         given.setdefault(key, _Shape(value.shape))
     report = compare_keys(expected, given)
@@ -53,4 +66,4 @@ def coverage_report(model: str, paths: dict[str, Path], *, depth: str = "indoor"
     if report.mismatched:
         lines.append(f"  wrong shapes: {len(report.mismatched)} (e.g. {report.mismatched[0]})")
     lines.append("  => complete, loads strictly" if report.ok else "  => INCOMPLETE: the model would not load")
-    return "\n".join(lines)
+    return "\n".join(lines), report.ok

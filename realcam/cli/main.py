@@ -63,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `realcam info --keys | head`
+        sys.stderr.close()
+        return 0
     return int(result or 0)
 
 

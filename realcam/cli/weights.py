@@ -70,7 +70,10 @@ def _check(files, cache, args) -> int:
     if not args.no_keys and not missing:
         from realcam.checkpoints.coverage import coverage_report
 
-        print(coverage_report(args.model, paths, depth=args.depth))
+        text, complete = coverage_report(args.model, paths, depth=args.depth)
+        print(text)
+        if not complete:
+            return 1
     if missing:
         print(f"{missing} file(s) missing: run `{hub.download_command(args.model, args.depth)}`")
         return 1
