@@ -219,8 +219,24 @@ def test_reference_params_errors():
     with pytest.raises(ValueError, match="use_relative_position"):
         UNetConfig.from_reference_params({**params, "use_relative_position": True}, camera=None)
     with pytest.raises(ValueError, match="add_type"):
-        UNetConfig.from_reference_params(params, camera={"add_type": "add_into_temporal_attn"})
+        UNetConfig.from_reference_params(params, camera={"add_type": "x", "num_register_tokens": 4})
     with pytest.raises(ValueError, match="mystery"):
-        UNetConfig.from_reference_params(params, camera={"mystery": 1, "add_type": "add_to_main_branch"})
+        UNetConfig.from_reference_params(
+            params, camera={"mystery": 1, "add_type": "add_to_main_branch", "num_register_tokens": 4}
+        )
     with pytest.raises(ValueError, match="unknown UNet preset"):
         UNetConfig.preset("1024")
+
+
+def test_reference_params_missing_keys_raise():
+    params = full_size_reference_params("256")
+    del params["model_channels"]
+    with pytest.raises(ValueError, match="missing unet_config.params keys: \\['model_channels'\\]"):
+        UNetConfig.from_reference_params(params, camera=None)
+    with pytest.raises(ValueError, match="num_register_tokens"):
+        UNetConfig.from_reference_params(full_size_reference_params("256"), camera={"add_type": "add_to_main_branch"})
+
+
+def test_config_rejects_widths_that_do_not_split():
+    with pytest.raises(ValueError, match="32 groups"):
+        UNetConfig(model_channels=48, channel_mult=(1, 2), num_head_channels=16)

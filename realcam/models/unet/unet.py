@@ -40,6 +40,10 @@ class CameraInjectionConfig:
     the released models; never `init_attn`) gets `pluker_projection` and an epipolar attention, added to the main
     branch (spec §1.9(d)).
 
+    Reference behaviour, deliberately not copied: the reference injects a temporal block when its width differs
+    from `init_attn`'s (8 * num_head_channels), which drops injection at any level of that width in other
+    configurations. realcam decides it explicitly by block position; for the released models both give the same 16.
+
     Fields:
         num_register_tokens: learned tokens prepended to the epipolar keys/values (4 in the released models).
         full_attention: ignore every epipolar mask (reference `is_3d_full_attn`; False in the released models).
@@ -80,9 +84,9 @@ class UNetConfig:
     def __post_init__(self) -> None:
         if self.model_channels % self.num_head_channels:
             raise ValueError(f"model_channels {self.model_channels} not divisible by {self.num_head_channels}")
-        for mult in self.channel_mult:
-            if (mult * self.model_channels) % GROUPS:
-                raise ValueError(f"level width {mult * self.model_channels} not divisible by {GROUPS} groups")
+        for width in self.level_widths:
+            if width % GROUPS:
+                raise ValueError(f"level width {width} must be divisible by {GROUPS} groups")
 
     @property
     def level_widths(self) -> tuple[int, ...]:
@@ -107,6 +111,9 @@ class UNetConfig:
         unknown = set(params) - _REFERENCE_FIELDS.keys() - _REFERENCE_FIXED.keys() - _REFERENCE_IGNORED
         if unknown:
             raise ValueError(f"unknown unet_config.params keys: {sorted(unknown)}")
+        missing = _REFERENCE_FIELDS.keys() - _REFERENCE_OPTIONAL - set(params)
+        if missing:
+            raise ValueError(f"missing unet_config.params keys: {sorted(missing)}")
         _check_fixed(params, _REFERENCE_FIXED, "unet_config.params")
         values = {field: params[key] for key, field in _REFERENCE_FIELDS.items() if key in params}
         for key in ("attention_resolutions", "channel_mult"):
@@ -126,6 +133,8 @@ class UNetConfig:
 
 # Reference YAML key -> UNetConfig field.
 _REFERENCE_FIELDS = {f.name: f.name for f in dataclasses.fields(UNetConfig) if f.name != "camera"}
+# The only field the released YAMLs may omit (the 512 one does); the reference default is False.
+_REFERENCE_OPTIONAL = {"image_cross_attention_scale_learnable"}
 # Reference keys realcam supports only at the released value (other values change the architecture).
 _REFERENCE_FIXED = {
     "temporal_selfatt_only": True,
@@ -172,9 +181,12 @@ def _camera_from_reference(camera: dict[str, Any]) -> CameraInjectionConfig:
     unknown = set(camera) - known
     if unknown:
         raise ValueError(f"unknown epipolar_config keys: {sorted(unknown)}")
+    missing = {"num_register_tokens", "add_type"} - set(camera)
+    if missing:
+        raise ValueError(f"missing epipolar_config keys: {sorted(missing)}")
     _check_fixed(camera, _EPIPOLAR_FIXED, "epipolar_config")
     return CameraInjectionConfig(
-        num_register_tokens=int(camera.get("num_register_tokens", 4)),
+        num_register_tokens=int(camera["num_register_tokens"]),
         full_attention=bool(camera.get("is_3d_full_attn", False)),
     )
 
