@@ -10,10 +10,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from realcam.geometry.se3 import matrix_to_quat_wxyz, quat_slerp, quat_wxyz_to_matrix
+from realcam.geometry.se3 import matrix_to_quat_wxyz, quat_slerp, quat_wxyz_to_matrix, so3_log
 from realcam.trajectory.keyframes import SampledTrajectory, Trajectory
 
 __all__ = [
+    "ARC_METRES_PER_RADIAN",
     "ease",
     "evaluate",
     "hermite",
@@ -26,6 +27,8 @@ __all__ = [
 ]
 
 _ARC_SAMPLES_PER_SEGMENT = 128
+# Arc-length timing weighs one radian of camera rotation like one metre of travel (see `_arc_parameterisation`).
+ARC_METRES_PER_RADIAN = 1.0
 
 
 def _leg_lengths(legs: Tensor, closed: bool) -> tuple[Tensor, Tensor]:
@@ -249,21 +252,26 @@ def _num_segments(trajectory: Trajectory) -> int:
 
 
 def _arc_parameterisation(trajectory: Trajectory) -> tuple[Tensor, Tensor]:
-    """Cumulative path measure over a dense u grid: metres of camera travel, or radians of rotation for
-    rotation-only paths, or FOV degrees for zoom-only paths (uniform in u if nothing changes). -> (cum (m), u (m))."""
+    """Cumulative path measure over a dense u grid -> (cum (m), u (m)).
+
+    The measure is metres of camera travel plus `ARC_METRES_PER_RADIAN` per radian of rotation, so pure
+    translations and pure rotations both move at constant speed, an orbit (rotation proportional to travel) too, and
+    a rotation-only leg inside a moving path still gets its share of frames. Zoom-only paths use FOV degrees; a path
+    where nothing changes is uniform in u. A floor of 1e-6 of the mean step keeps the measure strictly increasing, so
+    the last frame always lands on the last keyframe.
+    """
     num_segments = _num_segments(trajectory)
     u = torch.linspace(0, num_segments, num_segments * _ARC_SAMPLES_PER_SEGMENT + 1, dtype=torch.float64)
     c2w, fov = evaluate(trajectory, u)
-    steps = [(c2w[1:, :3, 3] - c2w[:-1, :3, 3]).norm(dim=-1)]
-    relative = c2w[:-1, :3, :3].transpose(-1, -2) @ c2w[1:, :3, :3]
-    cos = ((relative.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1, 1)
-    steps.append(torch.acos(cos))
-    if fov is not None:
-        steps.append((fov[1:] - fov[:-1]).abs())
-    for step in steps:
-        if step.sum() > 1e-9:
-            return torch.cat([torch.zeros(1, dtype=torch.float64), step.cumsum(0)]), u
-    return u.clone(), u
+    travel = (c2w[1:, :3, 3] - c2w[:-1, :3, 3]).norm(dim=-1)
+    turn = so3_log(c2w[:-1, :3, :3].transpose(-1, -2) @ c2w[1:, :3, :3]).norm(dim=-1)
+    step = travel + ARC_METRES_PER_RADIAN * turn
+    if step.sum() <= 1e-9 and fov is not None:
+        step = (fov[1:] - fov[:-1]).abs()
+    if step.sum() <= 1e-9:
+        return u.clone(), u
+    step = step + 1e-6 * step.mean()
+    return torch.cat([torch.zeros(1, dtype=torch.float64), step.cumsum(0)]), u
 
 
 def spline_parameters(trajectory: Trajectory, num_frames: int) -> Tensor:

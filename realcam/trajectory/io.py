@@ -159,34 +159,34 @@ def trajectory_from_json(data: Any, source: str = "<json>") -> Trajectory:
     top = {"format", "version", "convention", "units", "intrinsics", "settings", "keyframes"}
     _strict_keys(data, top, {"convention_note", "frames"}, source)
     if data["format"] != FORMAT_ID:
-        raise InputError(f"{source}: field 'format' is {data['format']!r}, expected {FORMAT_ID!r}")
+        raise InputError(f"{source}: field format is {data['format']!r}, expected {FORMAT_ID!r}")
     if data["version"] != SCHEMA_VERSION:
-        raise InputError(f"{source}: field 'version' is {data['version']!r}; this realcam reads {SCHEMA_VERSION}")
+        raise InputError(f"{source}: field version is {data['version']!r}; this realcam reads {SCHEMA_VERSION}")
     if data["convention"] != "opencv_c2w":
-        raise InputError(f"{source}: field 'convention' is {data['convention']!r}, expected 'opencv_c2w'")
+        raise InputError(f"{source}: field convention is {data['convention']!r}, expected 'opencv_c2w'")
     intrinsics = None
     if data["intrinsics"] is not None:
-        _strict_keys(data["intrinsics"], {"K", "width", "height"}, set(), f"{source}: field 'intrinsics'")
-        K = _matrix(data["intrinsics"]["K"], 3, 3, f"{source}: field 'intrinsics.K'")
+        _strict_keys(data["intrinsics"], {"K", "width", "height"}, set(), f"{source}: field intrinsics")
+        K = _matrix(data["intrinsics"]["K"], 3, 3, f"{source}: field intrinsics.K")
         try:
             intrinsics = Intrinsics(K, data["intrinsics"]["width"], data["intrinsics"]["height"])
         except (ValueError, TypeError) as error:
-            raise InputError(f"{source}: field 'intrinsics': {error}") from error
+            raise InputError(f"{source}: field intrinsics: {error}") from error
     fields = {"tension", "closed", "timing", "ease", "pivot"}
-    _strict_keys(data["settings"], set(), fields, f"{source}: field 'settings'")
+    _strict_keys(data["settings"], set(), fields, f"{source}: field settings")
     try:
         raw = dict(data["settings"])
         if raw.get("pivot") is not None:
             raw["pivot"] = tuple(raw["pivot"])
         settings = InterpolationSettings(**raw)
     except (ValueError, TypeError) as error:
-        raise InputError(f"{source}: field 'settings': {error}") from error
+        raise InputError(f"{source}: field settings: {error}") from error
     keys = data["keyframes"]
     if not isinstance(keys, list) or not keys:
-        raise InputError(f"{source}: field 'keyframes': expected a non-empty list")
+        raise InputError(f"{source}: field keyframes: expected a non-empty list")
     keyframes = []
     for i, key in enumerate(keys):
-        where = f"{source}: field 'keyframes[{i}]'"
+        where = f"{source}: field keyframes[{i}]"
         _strict_keys(key, {"c2w"}, {"fov_deg", "time"}, where)
         c2w = _matrix(key["c2w"], 4, 4, f"{where}.c2w")
         try:
@@ -264,19 +264,19 @@ def _nerfstudio_from_json(data: Any, source: str) -> Trajectory:
     for key in ("render_height", "render_width"):
         value = data.get(key)
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0 or int(value) != value:
-            raise InputError(f"{source}: field '{key}': expected a positive integer, got {value!r}")
+            raise InputError(f"{source}: field {key}: expected a positive integer, got {value!r}")
     height, width = int(data["render_height"]), int(data["render_width"])
     camera_type = data.get("camera_type", "perspective")
     if camera_type != "perspective":
-        raise InputError(f"{source}: field 'camera_type' is {camera_type!r}; only 'perspective' paths are supported")
+        raise InputError(f"{source}: field camera_type is {camera_type!r}; only 'perspective' paths are supported")
     frames = data["camera_path"]
     if not isinstance(frames, list) or not frames:
-        raise InputError(f"{source}: field 'camera_path': expected a non-empty list of frames")
+        raise InputError(f"{source}: field camera_path: expected a non-empty list of frames")
     fps = data.get("fps")
-    fps = _number(fps, f"{source}: field 'fps'") if fps is not None else None
+    fps = _number(fps, f"{source}: field fps") if fps is not None else None
     keyframes = []
     for i, frame in enumerate(frames):
-        where = f"{source}: field 'camera_path[{i}]'"
+        where = f"{source}: field camera_path[{i}]"
         if not isinstance(frame, dict) or "camera_to_world" not in frame:
             raise InputError(f"{where}: expected an object with 'camera_to_world'")
         flat = frame["camera_to_world"]
@@ -364,11 +364,13 @@ def _re10k_from_text(text: str, source: str, image_size: tuple[int, int] | None)
     if not increasing and len(times) > 1:
         log.info("%s: timestamps do not increase; frames are spaced uniformly", source)
     fx, fy, cx, cy = intr[0].tolist()
-    K = torch.tensor([[fx * width, 0.0, cx * width], [0.0, fy * height, cy * height], [0.0, 0.0, 1.0]])
+    K = torch.tensor(
+        [[fx * width, 0.0, cx * width], [0.0, fy * height, cy * height], [0.0, 0.0, 1.0]], dtype=torch.float64
+    )
     return Trajectory(
         tuple(Keyframe(c2w, fov, t if increasing else None) for c2w, fov, t in keyframes),
         InterpolationSettings(timing="keys"),
-        Intrinsics(K.to(torch.float64), width, height),
+        Intrinsics(K, width, height),
     )
 
 
