@@ -240,3 +240,34 @@ def test_reference_params_missing_keys_raise():
 def test_config_rejects_widths_that_do_not_split():
     with pytest.raises(ValueError, match="32 groups"):
         UNetConfig(model_channels=48, channel_mult=(1, 2), num_head_channels=16)
+
+
+def test_gradients_reach_the_camera_plugin(model):
+    trainable = UNetModel(TINY)
+    trainable.load_state_dict(model.state_dict())
+    trainable.eval()
+    x, t, context = inputs(1)
+    trainable(x, t, context, camera=camera(1)).square().mean().backward()
+    block = trainable.input_blocks[1][2].transformer_blocks[0]
+    for p in (block.pluker_projection.weight, block.epipolar.epipolar_attn.register_tokens):
+        assert p.grad is not None and p.grad.abs().max() > 0
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_cuda_half_matches_cpu_float32(model, dtype):
+    gpu = UNetModel(TINY)
+    gpu.load_state_dict(model.state_dict())
+    gpu = gpu.to("cuda", dtype).eval()
+    x, t, context = inputs(2)
+    cam = camera(2)
+    cam_gpu = CameraCondition(
+        features=tuple(f.to("cuda", dtype) for f in cam.features),
+        epipolar_masks={d: m.cuda() for d, m in cam.epipolar_masks.items()},
+        origin_hw=cam.origin_hw,
+    )
+    with torch.no_grad():
+        out = gpu(x.to("cuda", dtype), t.cuda(), context.to("cuda", dtype), None, cam_gpu).float().cpu()
+        ref = model(x, t, context, None, cam)
+    assert (out - ref).abs().max() < 0.05 * (1 + ref.abs().max())
