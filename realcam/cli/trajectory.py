@@ -71,6 +71,12 @@ def register(subparsers) -> None:
     convert.add_argument("--frames", type=_frames_arg, default=None, help="frames to write (a number or 'keys')")
     convert.add_argument("--image-size", type=_size_arg, default=None, help="HxW of an RE10K file's video")
     convert.add_argument("--fps", type=float, default=8.0, help="frames per second written (default 8)")
+    convert.add_argument(
+        "--accept-reflected",
+        action="store_true",
+        help="read an RE10K file whose rotations are all improper (the reference's demo files) relative to its "
+        "first camera",
+    )
     convert.set_defaults(func=_run_convert)
 
     info = sub.add_parser(
@@ -83,6 +89,7 @@ def register(subparsers) -> None:
     info.add_argument("--frames", type=int, default=16, help="frames to sample (default 16)")
     info.add_argument("--fps", type=float, default=8.0, help="playback rate for speeds (default 8, the app's)")
     info.add_argument("--json", action="store_true", help="print the read-outs as JSON")
+    info.add_argument("--accept-reflected", action="store_true", help="accept an all-improper RE10K file (see convert)")
     info.set_defaults(func=_run_info)
 
     listing = sub.add_parser("presets", help="list the preset names and their parameters")
@@ -116,16 +123,22 @@ def _run_preset(args: argparse.Namespace) -> int:
 
 
 def _run_convert(args: argparse.Namespace) -> int:
-    from realcam.trajectory.io import detect_format, load_trajectory, save_trajectory
+    from realcam.trajectory.io import detect_format, load_trajectory, output_format, save_trajectory
 
     in_format = detect_format(args.input, args.input_format)
-    trajectory = load_trajectory(args.input, in_format, image_size=args.image_size)
+    out_format = output_format(args.output, args.format)
+    trajectory = load_trajectory(
+        args.input, in_format, image_size=args.image_size, accept_reflected=args.accept_reflected
+    )
     frames = args.frames
-    if frames is None and in_format == "realcam" and args.format != "realcam":
-        frames = 16
-    path = save_trajectory(trajectory, args.output, args.format, num_frames=frames, fps=args.fps)
-    what = "keyframes" if frames is None else f"{frames} frames"
-    print(f"wrote {path} ({in_format} -> {args.format or 'from extension'}, {what})")
+    if frames is None and (in_format == "realcam" or out_format == "realcam"):
+        frames = 16  # a realcam file keeps its keyframes and gets the model's 16 frames; per-frame files keep theirs
+    path = save_trajectory(trajectory, args.output, out_format, num_frames=frames, fps=args.fps)
+    if out_format == "realcam":
+        what = f"{len(trajectory.keyframes)} keyframes, {frames} sampled frames"
+    else:
+        what = f"{len(trajectory.keyframes) if frames is None else frames} frames"
+    print(f"wrote {path} ({in_format} -> {out_format}, {what})")
     return 0
 
 
@@ -137,7 +150,7 @@ def _run_info(args: argparse.Namespace) -> int:
     from realcam.trajectory.metrics import path_stats
 
     fmt = detect_format(args.file, args.format)
-    trajectory = load_trajectory(args.file, fmt)
+    trajectory = load_trajectory(args.file, fmt, accept_reflected=args.accept_reflected)
     stats = path_stats(trajectory.sample(args.frames), args.fps)
     if args.json:
         record = dataclasses.asdict(stats)

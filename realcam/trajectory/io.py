@@ -50,6 +50,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "detect_format",
     "load_trajectory",
+    "output_format",
     "save_trajectory",
     "trajectory_from_json",
     "trajectory_to_json",
@@ -89,6 +90,15 @@ def detect_format(path: str | os.PathLike, format: str | None = None) -> str:
                 return "nerfstudio"
         return "realcam"
     raise InputError(f"{path}: cannot tell the trajectory format from the extension {suffix!r}; pass a format")
+
+
+def output_format(path: str | os.PathLike, format: str | None = None) -> str:
+    """Format written by `save_trajectory`: `format` if given, else .txt -> re10k and anything else -> realcam."""
+    if format is not None:
+        if format not in FORMATS:
+            raise ValueError(f"format: expected one of {', '.join(FORMATS)}, got {format!r}")
+        return format
+    return "re10k" if Path(path).suffix.lower() == ".txt" else "realcam"
 
 
 # ---------------------------------------------------------------------------------------------------------- realcam
@@ -318,7 +328,9 @@ def _re10k_to_text(trajectory: Trajectory | SampledTrajectory, num_frames: int |
     return "\n".join(lines) + "\n"
 
 
-def _re10k_from_text(text: str, source: str, image_size: tuple[int, int] | None) -> Trajectory:
+def _re10k_from_text(
+    text: str, source: str, image_size: tuple[int, int] | None, accept_reflected: bool = False
+) -> Trajectory:
     lines = text.splitlines()
     rows: list[tuple[int, list[float]]] = []
     for number, line in enumerate(lines, start=1):
@@ -346,19 +358,30 @@ def _re10k_from_text(text: str, source: str, image_size: tuple[int, int] | None)
         width = max(1, round(height * float(intr[0, 1] / intr[0, 0])))
     else:
         height, width = image_size
-    keyframes = []
     per_frame_fov = bool((intr - intr[:1]).abs().max() > 1e-12)
-    for (number, values), row_intr in zip(rows, intr):
-        w2c = torch.eye(4, dtype=torch.float64)
-        w2c[:3, :4] = torch.tensor(values[7:], dtype=torch.float64).reshape(3, 4)
+    w2c = torch.eye(4, dtype=torch.float64).repeat(len(rows), 1, 1)
+    w2c[:, :3, :4] = torch.tensor([v[7:] for _, v in rows], dtype=torch.float64).reshape(-1, 3, 4)
+    c2w = invert_se3(w2c)  # valid for any orthogonal R; checked below
+    reflected = accept_reflected and bool((torch.linalg.det(w2c[:, :3, :3]) < 0).all())
+    if reflected:
+        # Reference behaviour: the reference's demo pose files store improper (det −1) rotations throughout; the
+        # reflection cancels in poses relative to the first camera, which is all the model sees (spec §8.4).
+        c2w = invert_se3(c2w[0]) @ c2w
+        log.warning(
+            "%s: every rotation is improper (det −1); poses re-expressed relative to the first camera, where the "
+            "reflection cancels",
+            source,
+        )
+    keyframes = []
+    for (number, values), row_intr, pose in zip(rows, intr, c2w):
+        what = "pose relative to the first line's" if reflected else "w2c"
         try:
-            validate_c2w(w2c, name=f"{source}: line {number}: w2c")
+            validate_c2w(pose, name=f"{source}: line {number}: {what}")
         except InputError as error:
-            raise InputError(
-                f"{error}. (The reference's demo pose files store improper rotations; use realcam's metric presets.)"
-            ) from error
+            hint = "" if reflected else " (the reference's demo files are reflected throughout: see accept_reflected)"
+            raise InputError(f"{error}{hint}") from error
         fov = math.degrees(2 * math.atan(0.5 / float(row_intr[1]))) if per_frame_fov else None
-        keyframes.append((invert_se3(w2c), fov, values[0] * 1e-6))
+        keyframes.append((pose, fov, values[0] * 1e-6))
     times = [t for _, _, t in keyframes]
     increasing = all(b > a for a, b in zip(times, times[1:]))
     if not increasing and len(times) > 1:
@@ -390,12 +413,19 @@ def _as_trajectory(trajectory: Trajectory | SampledTrajectory) -> Trajectory:
 
 
 def load_trajectory(
-    path: str | os.PathLike, format: str | None = None, *, image_size: tuple[int, int] | None = None
+    path: str | os.PathLike,
+    format: str | None = None,
+    *,
+    image_size: tuple[int, int] | None = None,
+    accept_reflected: bool = False,
 ) -> Trajectory:
     """Read a trajectory file (format from `format` or the extension, see `detect_format`).
 
     `image_size` (height, width) states the pixel size of an RE10K file's normalised intrinsics (otherwise a nominal
-    `NOMINAL_RE10K_HEIGHT`-pixel-tall image). Raises `InputError` naming the file, line/field and problem.
+    `NOMINAL_RE10K_HEIGHT`-pixel-tall image). `accept_reflected=True` reads RE10K files whose rotations are all
+    improper (det −1, as in the reference app's demo pose files) by re-expressing every pose relative to the first
+    camera, where the reflection cancels; a warning is logged. Otherwise improper rotations raise. Raises
+    `InputError` naming the file, line/field and problem.
     """
     path = Path(path)
     if not path.is_file():
@@ -406,7 +436,7 @@ def load_trajectory(
     except UnicodeDecodeError as error:
         raise InputError(f"{path}: not a UTF-8 text file ({error})") from error
     if fmt == "re10k":
-        return _re10k_from_text(text, str(path), image_size)
+        return _re10k_from_text(text, str(path), image_size, accept_reflected)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
@@ -431,9 +461,7 @@ def save_trajectory(
     frames have no times. Returns the path written.
     """
     path = Path(path)
-    fmt = format if format is not None else ("re10k" if path.suffix.lower() == ".txt" else "realcam")
-    if fmt not in FORMATS:
-        raise ValueError(f"format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
+    fmt = output_format(path, format)
     if fmt == "re10k":
         text = _re10k_to_text(trajectory, num_frames, fps)
     elif fmt == "nerfstudio":

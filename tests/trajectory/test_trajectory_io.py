@@ -229,3 +229,32 @@ def test_frames_of_reference_style_file_with_constant_timestamps(tmp_path):
     sampled = trajectory.sample(16)
     assert float(sampled.c2w[-1, 2, 3]) == pytest.approx(0.7)
     assert math.isclose(trajectory.intrinsics.fov_deg, 90.0)
+
+
+def test_reflected_reference_files_need_explicit_acceptance(tmp_path, caplog):
+    # Like the reference's demo files: every w2c has an improper rotation (a world reflection S), which cancels in
+    # the poses relative to the first camera.
+    proper = [invert_se3(_pose_yaw(0.3 * i, (0.1 * i, 0.0, 0.2 * i))) for i in range(5)]
+    S = torch.diag(torch.tensor([1.0, 1.0, -1.0, 1.0], dtype=F64))
+    path = tmp_path / "look.txt"
+    path.write_text(_re10k_text([w2c @ S for w2c in proper]))
+    message = _error(path)
+    assert "line 2" in message and "improper" in message and "accept_reflected" in message
+    trajectory = load_trajectory(path, accept_reflected=True)
+    assert "improper" in caplog.text
+    c2w = torch.stack([invert_se3(w) for w in proper])
+    expected = invert_se3(c2w[0]) @ c2w
+    torch.testing.assert_close(trajectory.c2w(), expected, atol=1e-12, rtol=0)
+    # Mixed proper and improper rows stay an error even when accepted.
+    path.write_text(_re10k_text([proper[0] @ S, proper[1]]))
+    with pytest.raises(InputError, match="line 2"):
+        load_trajectory(path, accept_reflected=True)
+
+
+def _pose_yaw(angle, t):
+    from realcam.geometry.se3 import so3_exp
+
+    c2w = torch.eye(4, dtype=F64)
+    c2w[:3, :3] = so3_exp(torch.tensor([0.0, angle, 0.0], dtype=F64))
+    c2w[:3, 3] = torch.tensor(t, dtype=F64)
+    return c2w
