@@ -1,0 +1,202 @@
+"""RealEstate10K readers, manifest and the training dataset on a tiny synthetic RE10K-layout folder."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from data_re10k_folder import make_folder
+
+from realcam.data.dataset import RealEstate10KDataset, collate
+from realcam.data.manifest import build_records, read_manifest, with_scales, write_manifest
+from realcam.data.realestate10k import (
+    format_pose_line,
+    parse_pose_lines,
+    read_captions,
+    read_metadata_file,
+    read_pose_file,
+    read_valid_list,
+)
+from realcam.data.transforms import sample_frame_indices
+from realcam.errors import InputError
+
+H0, W0 = 48, 80  # source clip size
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("re10k")
+    truth = make_folder(root, {"clipA": 40, "clipB": 20, "short": 10}, height=H0, width=W0)
+    records, dropped = build_records(
+        root / "valid_metadata" / "train",
+        root / "video_clips" / "train",
+        clip_ids=read_valid_list(root / "train_valid_list.txt"),
+        captions=read_captions(root / "train_captions.json"),
+    )
+    scales = {clip_id: s for clip_id, (_, s) in truth.items()}
+    manifest = write_manifest(root / "train.jsonl", with_scales(records, scales), split="train")
+    return root, truth, manifest, dropped
+
+
+def test_pose_line_round_trip_and_conventions():
+    c2w = np.eye(4)
+    c2w[:3, 3] = [1.0, 2.0, 3.0]
+    line = format_pose_line(123, [0.5, 0.8, 0.5, 0.5], c2w)
+    numbers = [float(x) for x in line.split()]
+    assert numbers[7:] == [1, 0, 0, -1, 0, 1, 0, -2, 0, 0, 1, -3]  # stored as w2c
+    rows = parse_pose_lines([line], "x")
+    np.testing.assert_allclose(rows.c2w[0], c2w)
+    np.testing.assert_allclose(rows.K(100, 200)[0], [[100, 0, 100], [0, 80, 50], [0, 0, 1]])
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("1 2 3", "expected 19 numbers"),
+        ("0 0.5 0.5 0.5 0.5 0 0 1 0 0 0 0 1 0 0 0 0 1 x", "not a number"),
+        ("0 -0.5 0.5 0.5 0.5 0 0 1 0 0 0 0 1 0 0 0 0 1 0", "fx and fy"),
+        ("0 0.5 0.5 0.5 0.5 0 0 1 0 0 0 0 1 0 0 0 0 -1 0", "proper rotation"),
+    ],
+)
+def test_pose_lines_reject_bad_rows(line, message):
+    with pytest.raises(InputError, match=message):
+        parse_pose_lines(["0 0.5 0.5 0.5 0.5 0 0 1 0 0 0 0 1 0 0 0 0 1 0", line], "f.txt")
+
+
+def test_metadata_layout_readers(folder, tmp_path):
+    root, truth, _, _ = folder
+    clip = read_metadata_file(root / "valid_metadata" / "train" / "clipA.txt")
+    assert clip.clip_id == "clipA" and clip.video_stem.endswith("/clipA") and clip.url.startswith("https://")
+    np.testing.assert_allclose(clip.poses.c2w, truth["clipA"][0].c2w, atol=1e-12)
+    np.testing.assert_array_equal(clip.poses.timestamps_us, truth["clipA"][0].timestamps_us)
+    assert read_captions(root / "train_captions.json")["clipB"] == "a room number 1"
+    raw = tmp_path / "pose.txt"
+    lines = (root / "valid_metadata" / "train" / "clipB.txt").read_text().splitlines()
+    raw.write_text("\n".join([lines[0]] + lines[3:]) + "\n")
+    url, rows = read_pose_file(raw)
+    assert url == clip.url.replace("yt000", "yt001") and rows.num_frames == 20
+
+
+def test_manifest_round_trip_and_drops(folder, tmp_path):
+    root, truth, manifest, dropped = folder
+    assert dropped == {"short": "10 pose rows < 16"}
+    header, records = read_manifest(manifest)
+    assert header["split"] == "train" and [r.clip_id for r in records] == ["clipA", "clipB"]
+    assert records[1].caption == "a room number 1"
+    np.testing.assert_allclose(records[0].c2w, truth["clipA"][0].c2w, atol=1e-12)
+    np.testing.assert_allclose(records[0].metric_scale, truth["clipA"][1])
+    lines = manifest.read_text().splitlines()
+    bad = json.loads(lines[1])
+    bad["extra"] = 1
+    (tmp_path / "bad.jsonl").write_text(lines[0] + "\n" + json.dumps(bad) + "\n")
+    with pytest.raises(InputError, match="unknown keys \\['extra'\\]"):
+        read_manifest(tmp_path / "bad.jsonl")
+
+
+def test_manifest_drops_video_with_wrong_frame_count(folder, tmp_path):
+    root, *_ = folder
+    meta = tmp_path / "meta"
+    meta.mkdir()
+    text = (root / "valid_metadata" / "train" / "clipB.txt").read_text().splitlines()
+    extra = text[-1]
+    (meta / "clipB.txt").write_text("\n".join(text + [extra]) + "\n")
+    records, dropped = build_records(meta, root / "video_clips" / "train")
+    assert records == [] and "video has 20 frames but the metadata 21 pose rows" in dropped["clipB"]
+
+
+def test_frame_sampling_stride_and_fallback():
+    g = torch.Generator().manual_seed(0)
+    strides = set()
+    for _ in range(200):
+        idx, stride = sample_frame_indices(200, 16, (1, 10), g)
+        assert np.all(np.diff(idx) == stride) and idx[0] >= 0 and idx[-1] < 200
+        strides.add(stride)
+    assert strides == set(range(1, 11))
+    idx, stride = sample_frame_indices(40, 16, (8, 8), g)  # 8·15+1 = 121 > 40: the largest stride that fits, 2
+    assert stride == 2 and idx[-1] < 40
+    with pytest.raises(ValueError, match="shorter"):
+        sample_frame_indices(10, 16, (1, 1), g)
+
+
+def expected_item(truth_rows, scales, indices, cond, out_hw):
+    """The spec's tensors computed independently, in float64 numpy."""
+    out_h, out_w = out_hw
+    # Cover: 48x80 into 32x32 -> height limits: 32 x int(80*32/48)=53, crop left (53-32)//2 = 10.
+    rh, rw = out_h, int(W0 * out_h / H0)
+    left = (rw - out_w) // 2
+    K = truth_rows.K(H0, W0)[indices]
+    K[:, 0] *= rw / W0
+    K[:, 1] *= rh / H0
+    K[:, 0, 2] -= left
+    c2w = truth_rows.c2w[indices]
+    rel = np.linalg.inv(c2w[cond]) @ c2w
+    rel[:, :3, 3] *= scales[indices[cond]]
+    return K, rel, left, rw
+
+
+def test_dataset_yields_spec_tensors(folder):
+    root, truth, manifest, _ = folder
+    out_hw = (32, 32)
+    ds = RealEstate10KDataset(manifest, pixel_hw=out_hw, frames=16, stride_range=(1, 10), seed=3)
+    assert len(ds) == 2
+    item = ds[0]
+    assert item["clip_id"] == "clipA" and item["caption"] == "a room number 0"
+    video, rel, K = item["video"], item["rel_c2w"], item["K"]
+    assert video.shape == (3, 16, 32, 32) and video.dtype == torch.float32
+    assert rel.shape == (16, 4, 4) and rel.dtype == torch.float32 and K.shape == (16, 3, 3) and K.dtype == torch.float32
+    assert -1 <= float(video.min()) and float(video.max()) <= 1
+    # Blue encodes the frame index: recover which frames were picked (lossless video).
+    blue = ((video[2, :, 5, 5] + 1) * 127.5).round().long().numpy()
+    indices = blue // 6
+    stride = int(indices[1] - indices[0])
+    assert item["fs"] == stride and np.all(np.diff(indices) == stride)
+    cond = item["cond_index"]
+    rows, scales = truth["clipA"]
+    K_ref, rel_ref, left, rw = expected_item(rows, scales, indices, cond, out_hw)
+    torch.testing.assert_close(K, torch.from_numpy(K_ref).float())
+    torch.testing.assert_close(rel, torch.from_numpy(rel_ref).float(), atol=1e-5, rtol=1e-5)
+    assert torch.equal(rel[cond], torch.eye(4))
+    # Red encodes the source column (2 per pixel): output column j samples source x = (j + left + 0.5)·W0/rw − 0.5.
+    red = (video[0, 0, 16, 4:28] + 1) * 127.5
+    src_x = (torch.arange(4, 28) + left + 0.5) * W0 / rw - 0.5
+    torch.testing.assert_close(red, 2 * src_x, atol=1.5, rtol=0)
+
+
+def test_dataset_determinism_epochs_and_fps(folder):
+    _, _, manifest, _ = folder
+    ds = RealEstate10KDataset(manifest, pixel_hw=(16, 24), seed=1, fps_condition_type="fps")
+    a, b = ds[1], ds[1]
+    assert torch.equal(a["video"], b["video"]) and a["cond_index"] == b["cond_index"]
+    stride = int(round(float(((a["video"][2, 1, 0, 0] - a["video"][2, 0, 0, 0]) * 127.5 / 6))))
+    assert a["fs"] == 30 // stride  # floor(fps / stride)
+    draws = set()
+    for epoch in range(6):
+        ds.set_epoch(epoch)
+        item = ds[0]
+        draws.add((item["cond_index"], float(item["video"][2, 0, 0, 0])))
+    assert len(draws) > 1
+    fixed = RealEstate10KDataset(manifest, pixel_hw=(16, 24), random_condition_frame=False)
+    assert all(fixed[i]["cond_index"] == 0 for i in range(2))
+
+
+def test_collate_and_dataloader(folder):
+    _, _, manifest, _ = folder
+    ds = RealEstate10KDataset(manifest, pixel_hw=(16, 16), seed=0)
+    loader = torch.utils.data.DataLoader(ds, batch_size=2, collate_fn=collate)
+    batch = next(iter(loader))
+    assert batch["video"].shape == (2, 3, 16, 16, 16) and batch["rel_c2w"].shape == (2, 16, 4, 4)
+    assert batch["K"].shape == (2, 16, 3, 3) and batch["cond_index"].dtype == torch.int64
+    assert batch["fs"].shape == (2,) and batch["clip_id"] == ["clipA", "clipB"]
+
+
+def test_dataset_requires_scale(folder, tmp_path):
+    root, *_ = folder
+    records, _ = build_records(root / "valid_metadata" / "train", root / "video_clips" / "train")
+    path = write_manifest(tmp_path / "unaligned.jsonl", records)
+    with pytest.raises(ValueError, match="no metric_scale"):
+        RealEstate10KDataset(path)
+    ds = RealEstate10KDataset(path, require_scale=False, pixel_hw=(16, 16))
+    rel = ds[1]["rel_c2w"]
+    assert rel.shape == (16, 4, 4)
