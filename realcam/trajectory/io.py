@@ -243,15 +243,20 @@ def _nerfstudio_to_json(trajectory: Trajectory | SampledTrajectory, num_frames: 
         {"camera_to_world": gl[i].reshape(16).tolist(), "fov": float(fov[i]), "aspect": width / height}
         for i in range(sampled.num_frames)
     ]
-    keyframes = [
-        {
-            "matrix": frame["camera_to_world"],
-            "fov": frame["fov"],
-            "aspect": frame["aspect"],
-            "override_transition_enabled": False,
-        }
-        for frame in frames
-    ]
+    # nerfstudio's own keyframes: the trajectory's keyframes when there are any, else the frames themselves.
+    keys = _as_trajectory(trajectory).keyframes if isinstance(trajectory, Trajectory) else None
+    if keys is None:
+        keyframes = [{"matrix": f["camera_to_world"], "fov": f["fov"], "aspect": f["aspect"]} for f in frames]
+    else:
+        key_gl = opencv_to_opengl_c2w(torch.stack([k.c2w for k in keys]))
+        key_fov = [k.fov_deg if k.fov_deg is not None else float(fov[0]) for k in keys]
+        keyframes = [
+            {"matrix": key_gl[i].reshape(16).tolist(), "fov": key_fov[i], "aspect": width / height}
+            for i in range(len(keys))
+        ]
+    for key in keyframes:
+        key["override_transition_enabled"] = False
+    closed = isinstance(trajectory, Trajectory) and trajectory.settings.closed
     n = sampled.num_frames
     return {
         "default_fov": float(fov[0]),
@@ -262,7 +267,7 @@ def _nerfstudio_to_json(trajectory: Trajectory | SampledTrajectory, num_frames: 
         "render_width": width,
         "fps": fps,
         "seconds": n / fps,
-        "is_cycle": False,
+        "is_cycle": closed,
         "smoothness_value": 0.0,
         "camera_path": frames,
     }
@@ -290,11 +295,13 @@ def _nerfstudio_from_json(data: Any, source: str) -> Trajectory:
         if not isinstance(frame, dict) or "camera_to_world" not in frame:
             raise InputError(f"{where}: expected an object with 'camera_to_world'")
         flat = frame["camera_to_world"]
-        if not isinstance(flat, list) or len(flat) != 16:
+        if not isinstance(flat, list) or len(flat) not in (12, 16):
             raise InputError(
-                f"{where}.camera_to_world: expected 16 numbers (row-major 4×4), got {json.dumps(flat)[:80]}"
+                f"{where}.camera_to_world: expected 16 (or 12) numbers, a row-major 4×4 (or 3×4), "
+                f"got {json.dumps(flat)[:80]}"
             )
-        gl = _matrix([flat[r * 4 : r * 4 + 4] for r in range(4)], 4, 4, f"{where}.camera_to_world")
+        rows = [flat[r * 4 : r * 4 + 4] for r in range(len(flat) // 4)]
+        gl = _matrix(rows + [[0.0, 0.0, 0.0, 1.0]] * (4 - len(rows)), 4, 4, f"{where}.camera_to_world")
         fov = _number(frame.get("fov", data.get("default_fov")), f"{where}.fov")
         if not 0 < fov < 180:
             raise InputError(f"{where}.fov: expected a vertical FOV in (0, 180) degrees, got {fov}")

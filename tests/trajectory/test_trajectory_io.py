@@ -258,3 +258,18 @@ def _pose_yaw(angle, t):
     c2w[:3, :3] = so3_exp(torch.tensor([0.0, angle, 0.0], dtype=F64))
     c2w[:3, 3] = torch.tensor(t, dtype=F64)
     return c2w
+
+
+def test_nerfstudio_keyframes_and_3x4_frames(tmp_path):
+    trajectory = make_preset("dolly-forward", num_keyframes=3)
+    save_trajectory(trajectory, tmp_path / "ns.json", "nerfstudio")
+    data = json.loads((tmp_path / "ns.json").read_text())
+    assert len(data["keyframes"]) == 3 and len(data["camera_path"]) == 16 and data["is_cycle"] is False
+    # Same world and centre (z = 0.5 m); the OpenGL camera's z axis points backward.
+    assert data["keyframes"][1]["matrix"][11] == pytest.approx(0.5)
+    assert data["keyframes"][1]["matrix"][10] == pytest.approx(-1.0)
+    for frame in data["camera_path"]:
+        frame["camera_to_world"] = frame["camera_to_world"][:12]  # a 3×4 variant some exporters write
+    (tmp_path / "ns34.json").write_text(json.dumps(data))
+    back = load_trajectory(tmp_path / "ns34.json")
+    torch.testing.assert_close(back.c2w(), trajectory.sample(16).c2w, atol=1e-12, rtol=0)
