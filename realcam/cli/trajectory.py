@@ -147,7 +147,7 @@ def _run_info(args: argparse.Namespace) -> int:
     import json
 
     from realcam.trajectory.io import detect_format, load_trajectory
-    from realcam.trajectory.metrics import path_stats
+    from realcam.trajectory.metrics import keyframe_segment_lengths, path_stats
 
     fmt = detect_format(args.file, args.format)
     trajectory = load_trajectory(args.file, fmt, accept_reflected=args.accept_reflected)
@@ -155,14 +155,17 @@ def _run_info(args: argparse.Namespace) -> int:
     if args.json:
         record = dataclasses.asdict(stats)
         record.update(file=str(args.file), format=fmt, keyframes=len(trajectory.keyframes))
+        record["spline_length_m"] = float(keyframe_segment_lengths(trajectory).sum())
         print(json.dumps(record, indent=1))
         return 0
     s = trajectory.settings
     loop = "closed loop" if s.closed else "open"
     print(f"{args.file}: {fmt}, {len(trajectory.keyframes)} keyframes (timing {s.timing}, ease {s.ease}, {loop})")
     print(f"frames:            {stats.num_frames} at {stats.fps:g} fps ({stats.duration_s:.3f} s)")
+    spline = float(keyframe_segment_lengths(trajectory).sum())
     print(
-        f"length:            {stats.total_length_m:.3f} m (farthest from start {stats.max_distance_from_start_m:.3f} m)"
+        f"length:            {stats.total_length_m:.3f} m between frames ({spline:.3f} m along the spline; "
+        f"farthest from start {stats.max_distance_from_start_m:.3f} m)"
     )
     print(f"max speed:         {stats.max_speed_mps:.3f} m/s (mean {stats.mean_speed_mps:.3f} m/s)")
     print(

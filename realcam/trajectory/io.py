@@ -6,6 +6,7 @@ Formats:
   intrinsics in pixels, interpolation settings, keyframes, and the sampled frames (informative; ignored on read).
 - "nerfstudio" (.json with a `camera_path` key): nerfstudio's camera-path JSON; OpenGL c2w (row-major 16 numbers),
   vertical FOV in degrees, render size. Read from `camera_path` (the frames that get rendered), each frame a keyframe.
+  Its positions are in the scene's units; realcam reads them as metres (scale them if the scene was not metric).
 - "re10k" (.txt): RealEstate10K / CameraCtrl pose file: a URL line, then per frame 19 numbers
   `timestamp fx fy cx cy k1 k2` + the OpenCV w2c 3×4 row-major, with fx, cx normalised by the width and fy, cy by the
   height. Each row becomes a keyframe with timing "keys".

@@ -7,7 +7,7 @@ degrees. Times are seconds. Intrinsics are in pixels of the image size they stat
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import torch
@@ -170,8 +170,6 @@ class Trajectory:
         pivot = self.settings.pivot
         if pivot is not None:
             p = T[:3, :3] @ torch.tensor(pivot, dtype=torch.float64) + T[:3, 3]
-            from dataclasses import replace
-
             return Trajectory(keys, replace(self.settings, pivot=tuple(p.tolist())), self.intrinsics)
         return Trajectory(keys, self.settings, self.intrinsics)
 

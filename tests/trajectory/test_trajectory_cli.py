@@ -12,7 +12,7 @@ def test_preset_then_info_reports_one_metre(tmp_path, capsys):
     assert main(["trajectory", "preset", "dolly-forward", "--distance", "1.0", "-o", str(out)]) == 0
     assert main(["trajectory", "info", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "length:            1.000 m" in text
+    assert "length:            1.000 m between frames (1.000 m along the spline" in text
     assert "frames:            16 at 8 fps" in text
     assert "warnings:          none" in text
 
