@@ -124,6 +124,33 @@ def _empty_metrics() -> dict[str, float]:
     return {name: math.nan for name in ALL_METRICS}
 
 
+@dataclass(frozen=True)
+class DepthAnythingFactory:
+    """Builds the evaluation depth model in each worker: Depth-Anything-V2 ViT-L metric (Hypersim, 20 m), spec §1.5,
+    from the user's `.pth`, behind realcam's depth interface (uint8 (h w 3) -> (h w) metres). Picklable.
+    Unlike the reference (fp16 autocast on CUDA) it runs in float32."""
+
+    weights: str
+    device: str = "cpu"
+
+    def __call__(self) -> DepthFn:
+        from realcam.models.depth.depth_anything import (
+            DepthAnythingConfig,
+            MetricDepthEstimator,
+            load_depth_anything_pth,
+        )
+
+        model = load_depth_anything_pth(self.weights, DepthAnythingConfig.vitl_hypersim())
+        return MetricDepthEstimator(model).to(self.device).eval()
+
+
+def _frame0_depth(depth_fn: DepthFn, frames: np.ndarray) -> np.ndarray:
+    import torch
+
+    with torch.inference_mode():
+        return _to_numpy_depth(depth_fn(np.ascontiguousarray(frames[0])))
+
+
 def _to_numpy_depth(depth: Any) -> np.ndarray:
     if hasattr(depth, "detach"):
         depth = depth.detach().float().cpu().numpy()
@@ -198,8 +225,8 @@ def evaluate_sample(
         gt_frames = read_frames(sample.gt_video) if sample.gt_video is not None else None
         if gt_frames is not None and gt_frames.shape != frames.shape:
             raise InputError(f"{sample.gt_video}: shape {gt_frames.shape} differs from the sample's {frames.shape}")
-        depth_s = _to_numpy_depth(depth_fn(frames[0])) if depth_fn is not None else None
-        depth_g = _to_numpy_depth(depth_fn(gt_frames[0])) if depth_fn is not None and gt_frames is not None else None
+        depth_s = _frame0_depth(depth_fn, frames) if depth_fn is not None else None
+        depth_g = _frame0_depth(depth_fn, gt_frames) if depth_fn is not None and gt_frames is not None else None
     except (InputError, FileNotFoundError, ValueError) as error:
         logger.warning("sample %s cannot be evaluated: %s", sample.name, error)
         return [TrialRecord(sample.name, k, k, False, f"input: {error}", _empty_metrics()) for k in trials]
@@ -319,8 +346,8 @@ def run_trials(
     """Run every missing (sample, trial) and append the records; returns the records of `samples` (old and new).
 
     `depth_factory` builds the depth model once per process (it must be picklable when `config.workers > 1`,
-    e.g. a module-level function). Samples run in `config.workers` spawned processes, each with cores / workers
-    threads.
+    e.g. a module-level function). Samples run in `config.workers` spawned processes (torch gets cores / workers
+    threads each; SfM uses `config.sfm.num_threads`, 1 by default for bit-reproducible seeds).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -343,13 +370,12 @@ def _run_pool(todo, path: Path, config: HarnessConfig, depth_factory, on_sample_
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    threads = max(1, (os.cpu_count() or 1) // config.workers)
-    worker_config = dataclasses.replace(config, sfm=dataclasses.replace(config.sfm, num_threads=threads))
+    threads = max(1, (os.cpu_count() or 1) // config.workers)  # for the depth model; SfM threads stay as configured
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
         config.workers, mp_context=context, initializer=_init_worker, initargs=(depth_factory, threads)
     ) as pool:
-        futures = {pool.submit(_worker_task, sample, trials, worker_config): sample.name for sample, trials in todo}
+        futures = {pool.submit(_worker_task, sample, trials, config): sample.name for sample, trials in todo}
         for future in as_completed(futures):
             _append(path, future.result())
             if on_sample_done is not None:

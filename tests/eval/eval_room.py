@@ -100,3 +100,17 @@ def arc_trajectory(num_frames: int = 16, distance: float = 1.0, yaw_deg: float =
         c2w[i, :3, :3] = _rot_y(math.radians(yaw_deg) * s)
         c2w[i, :3, 3] = [0.4 * distance * s, -0.1 * distance * s, distance * s]
     return c2w
+
+
+class DemoSceneDepth:
+    """Picklable depth factory for harness workers: returns an oracle that answers every frame with the exact metric
+    depth of the demo scene's condition view (correct for frame 0 of a video rendered from the identity camera)."""
+
+    def __init__(self, height: int, width: int):
+        self.height, self.width = height, width
+
+    def __call__(self):
+        from realcam.scene.demo import demo_scene
+
+        depth = demo_scene(self.height, self.width).depth.numpy()
+        return lambda image: depth
