@@ -18,6 +18,7 @@ from realcam.errors import InputError
 __all__ = [
     "PoseReport",
     "invert_se3",
+    "look_at",
     "matrix_to_quat_wxyz",
     "quat_slerp",
     "quat_wxyz_to_matrix",
@@ -70,6 +71,39 @@ def relative_c2w(c2w: Tensor, cond_index: int = 0) -> Tensor:
         raise ValueError(f"cond_index: expected an index into {num_frames} frames, got {cond_index}")
     cond = c2w[:, cond_index : cond_index + 1] if cond_index >= 0 else c2w[:, cond_index].unsqueeze(1)
     return invert_se3(cond) @ c2w
+
+
+def look_at(position: Tensor, target: Tensor, up: Tensor | None = None) -> Tensor:
+    """OpenCV c2w of a camera at `position` looking at `target`, with image-up along `up` (metres, world frame).
+
+    z = normalise(target − position), x = normalise((−up) × z), y = z × x. The default up is (0, −1, 0): the
+    up direction of an OpenCV world whose axes are those of an upright first camera.
+    Shapes: position (... 3), target (... 3), up (3,) or (... 3) -> (... 4 4).
+    """
+    if position.shape[-1:] != (3,) or target.shape[-1:] != (3,):
+        raise ValueError(
+            f"position, target: expected shape (... 3), got {tuple(position.shape)}, {tuple(target.shape)}"
+        )
+    if up is None:
+        up = torch.tensor([0.0, -1.0, 0.0], dtype=position.dtype, device=position.device)
+    forward = target - position
+    distance = forward.norm(dim=-1, keepdim=True)
+    if (distance < 1e-12).any():
+        raise ValueError("target: coincides with position, so the viewing direction is undefined")
+    z = forward / distance
+    right = torch.linalg.cross(-up.expand_as(z), z, dim=-1)
+    norm = right.norm(dim=-1, keepdim=True)
+    if (norm < 1e-9).any():
+        raise ValueError("up: parallel to the viewing direction, so the camera's roll is undefined")
+    x = right / norm
+    y = torch.linalg.cross(z, x, dim=-1)
+    c2w = torch.zeros(*z.shape[:-1], 4, 4, dtype=z.dtype, device=z.device)
+    c2w[..., :3, 0] = x
+    c2w[..., :3, 1] = y
+    c2w[..., :3, 2] = z
+    c2w[..., :3, 3] = position
+    c2w[..., 3, 3] = 1
+    return c2w
 
 
 def scale_translation(c2w: Tensor, factor: float) -> Tensor:

@@ -9,6 +9,7 @@ from realcam.errors import InputError
 from realcam.geometry.conventions import opencv_to_opengl_c2w, opengl_to_opencv_c2w
 from realcam.geometry.se3 import (
     invert_se3,
+    look_at,
     matrix_to_quat_wxyz,
     quat_wxyz_to_matrix,
     relative_c2w,
@@ -195,3 +196,15 @@ def test_shape_errors_name_the_argument():
         relative_c2w(torch.eye(4))
     with pytest.raises(ValueError, match="cond_index"):
         relative_c2w(torch.eye(4).repeat(1, 3, 1, 1), 3)
+
+
+def test_look_at():
+    eye = torch.eye(4, dtype=F64)
+    torch.testing.assert_close(look_at(torch.zeros(3, dtype=F64), torch.tensor([0, 0, 5.0], dtype=F64)), eye)
+    position = torch.tensor([-3.0, 0.0, 3.0], dtype=F64)
+    c2w = look_at(position, torch.tensor([0.0, 0.0, 3.0], dtype=F64))
+    torch.testing.assert_close(c2w[:3, 2], torch.tensor([1.0, 0, 0], dtype=F64))  # looks toward +x
+    torch.testing.assert_close(c2w[:3, 1], torch.tensor([0.0, 1, 0], dtype=F64))  # stays upright (y down)
+    validate_c2w(c2w)
+    with pytest.raises(ValueError, match="parallel"):
+        look_at(torch.zeros(3, dtype=F64), torch.tensor([0.0, -2.0, 0.0], dtype=F64))
