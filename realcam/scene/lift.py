@@ -134,7 +134,9 @@ def _knn_mean_distance_bruteforce(points: Tensor, k: int) -> Tensor:
 
 def _image_to_colors(image: np.ndarray | Tensor, height: int, width: int) -> Tensor:
     """(h w 3) uint8 or float [0, 1] -> (h w 3) float32 in [0, 1]."""
-    tensor = torch.from_numpy(np.asarray(image)) if isinstance(image, np.ndarray) else image
+    if isinstance(image, np.ndarray):
+        image = torch.from_numpy(image if image.flags.writeable else image.copy())
+    tensor = image
     if not isinstance(tensor, Tensor):
         raise ValueError(f"image: expected a numpy array or tensor (h, w, 3), got {type(image).__name__}")
     if tuple(tensor.shape) != (height, width, 3):

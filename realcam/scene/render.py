@@ -82,73 +82,71 @@ def render_points(
     bg = _background(background)
     device = cloud.device
     f, n = c2w.shape[0], len(cloud)
-    w2c = _invert_c2w(c2w.to(device)).float()
-    K = K.to(device=device, dtype=torch.float32)
-    buffer = torch.full((f * height * width,), _EMPTY, dtype=torch.int64, device=device)
+    # Projection matrices P = K [R | t] of the world-to-camera transforms, composed in float64, applied in float32.
+    w2c = _invert_c2w(c2w.to(device))
+    P = (K.to(device=device, dtype=torch.float64) @ w2c[:, :3, :]).float()
+    homogeneous = torch.cat((cloud.points, torch.ones_like(cloud.points[:, :1])), dim=1).T.contiguous()  # (4 n)
+    # Frames are padded by `point_size` pixels on every side, so every stencil pixel of a point that touches the frame
+    # has a valid buffer index without bounds checks; the padding is cropped away at the end.
+    pad = point_size
+    padded_h, padded_w = height + 2 * pad, width + 2 * pad
+    buffer = torch.full((f * padded_h * padded_w,), _EMPTY, dtype=torch.int64, device=device)
     frames_per_chunk = max(1, _MAX_SAMPLES_PER_CHUNK // max(1, n * point_size * point_size))
     for first in range(0, f, frames_per_chunk):
-        frames = torch.arange(first, min(f, first + frames_per_chunk), device=device)
-        _splat(buffer, cloud.points, w2c[frames], K[frames], frames, height, width, point_size, near)
-    return _resolve(buffer, cloud.colors, f, height, width, bg)
+        last = min(f, first + frames_per_chunk)
+        _splat(buffer, homogeneous, P[first:last], first, height, width, point_size, near)
+    buffer = buffer.view(f, padded_h, padded_w)[:, pad : pad + height, pad : pad + width]
+    return _resolve(buffer, cloud.colors, bg)
 
 
 def _splat(
-    buffer: Tensor,
-    points: Tensor,
-    w2c: Tensor,
-    K: Tensor,
-    frames: Tensor,
-    height: int,
-    width: int,
-    size: int,
-    near: float,
+    buffer: Tensor, homogeneous: Tensor, P: Tensor, first: int, height: int, width: int, size: int, near: float
 ) -> None:
-    """Scatter-min packed (depth bits, point index) keys of one chunk of frames into the flat z-buffer."""
-    # Element-wise rather than a matmul, so a frame's result does not depend on how frames are chunked or batched.
-    px, py, pz = points[:, 0], points[:, 1], points[:, 2]
-    cam = [
-        w2c[:, i, 0, None] * px + w2c[:, i, 1, None] * py + w2c[:, i, 2, None] * pz + w2c[:, i, 3, None]
-        for i in range(3)
-    ]
-    z = cam[2]
-    zs = z.clamp_min(near)  # keeps the division finite; culled below anyway
-    x_n, y_n = cam[0] / zs, cam[1] / zs
-    x = K[:, 0, 0, None] * x_n + K[:, 0, 1, None] * y_n + K[:, 0, 2, None]
-    y = K[:, 1, 1, None] * y_n + K[:, 1, 2, None]
-    col0 = torch.ceil(x - size / 2)
-    row0 = torch.ceil(y - size / 2)
-    alive = (z > near) & (col0 > -size) & (col0 < width) & (row0 > -size) & (row0 < height)
-    frame_local, point = alive.nonzero(as_tuple=True)
-    col0 = col0[frame_local, point].long()
-    row0 = row0[frame_local, point].long()
+    """Scatter-min packed (depth bits, point index) keys of the frames first.. into the padded flat z-buffer.
+
+    Shapes: buffer (f*(H+2s)*(W+2s)) int64; homogeneous (4 n) float32 world points (x, y, z, 1); P (fc 3 4).
+    """
+    fc, n = P.shape[0], homogeneous.shape[1]
+    x, y, w = homogeneous[0], homogeneous[1], homogeneous[2]
+    projected = torch.empty(fc, 3, n, dtype=torch.float32, device=homogeneous.device)
+    # Row by row with scalar coefficients: measured faster than a matmul of this shape on CPU, and a frame's result
+    # never depends on how frames are chunked.
+    for i, rows in enumerate(P.tolist()):
+        for j, (p0, p1, p2, p3) in enumerate(rows):
+            out = torch.mul(x, p0, out=projected[i, j])
+            out.add_(y, alpha=p1).add_(w, alpha=p2).add_(p3)
+    z = projected[:, 2]
+    u = projected[:, 0] / z
+    v = projected[:, 1] / z
+    # The first covered column is ceil(u - s/2); a point touches the frame iff that lies in (-s, W - 1] (same for rows).
+    half = size / 2
+    alive = (z > near) & (u > -half) & (u <= width - 1 + half) & (v > -half) & (v <= height - 1 + half)
+    frame, point = alive.nonzero(as_tuple=True)
+    z = z[frame, point]
+    col0 = torch.ceil(u[frame, point] - half).long()
+    row0 = torch.ceil(v[frame, point] - half).long()
     # Positive float32 depths order like their bit patterns read as integers, so (bits << 32 | index) sorts by depth
-    # first and index second; one amin scatter then yields both the nearest depth and a deterministic winner.
-    key = (z[frame_local, point].contiguous().view(torch.int32).long() << 32) | point
-    frame_offset = frames[frame_local] * (height * width)
+    # first and index second: one amin scatter yields both the nearest depth and a deterministic winner.
+    key = (z.view(torch.int32).long() << 32) | point
+    padded_h, padded_w = height + 2 * size, width + 2 * size
+    base = (frame + first) * (padded_h * padded_w) + (row0 + size) * padded_w + (col0 + size)
     for dy in range(size):
-        rows = row0 + dy
         for dx in range(size):
-            cols = col0 + dx
-            inside = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
-            target = (frame_offset + rows * width + cols)[inside]
-            buffer.scatter_reduce_(0, target, key[inside], reduce="amin", include_self=True)
+            buffer.scatter_reduce_(0, base + (dy * padded_w + dx), key, reduce="amin", include_self=True)
 
 
-def _resolve(buffer: Tensor, colors: Tensor, f: int, height: int, width: int, bg: Tensor) -> RenderResult:
+def _resolve(buffer: Tensor, colors: Tensor, bg: Tensor) -> RenderResult:
+    """Shapes: buffer (f h w) int64 packed keys (a cropped view) -> RenderResult."""
     visible = buffer != _EMPTY
     index = torch.where(visible, buffer & 0xFFFFFFFF, 0)
-    depth_bits = torch.where(visible, buffer >> 32, 0).to(torch.int32)
-    depth = depth_bits.view(torch.float32)
+    depth = torch.where(visible, buffer >> 32, 0).to(torch.int32).view(torch.float32)
     if colors.shape[0] > 0:
-        rgb = (colors[index] * 255.0).round().clamp(0, 255).to(torch.uint8)
+        palette = (colors * 255.0).round().clamp(0, 255).to(torch.uint8)
+        rgb = palette[index]
     else:
         rgb = torch.zeros(index.shape + (3,), dtype=torch.uint8, device=buffer.device)
-    rgb = torch.where(visible[:, None], rgb, bg.to(buffer.device))
-    return RenderResult(
-        rgb=rgb.reshape(f, height, width, 3),
-        visible=visible.reshape(f, height, width),
-        depth=depth.reshape(f, height, width),
-    )
+    rgb = torch.where(visible[..., None], rgb, bg.to(buffer.device))
+    return RenderResult(rgb=rgb, visible=visible, depth=depth)
 
 
 def _invert_c2w(c2w: Tensor) -> Tensor:
