@@ -1,0 +1,71 @@
+"""Shared pieces of the training tests: a tiny synthetic dataset in the `realcam.data` item format, the tiny model
+and a small config. Imported by the tests and by the 2-process script (`ddp_train_script.py`)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.utils.data import Dataset
+
+from realcam.pipeline.tiny import TINY_PIXEL_HW, tiny_model
+from realcam.train.config import LoopConfig, TrainConfig
+
+FRAMES = 4  # fewer than the released 16 to keep CPU tests fast; every module handles f <= 16
+
+
+class SyntheticClips(Dataset):
+    """`n` seeded clips in the dataset contract: video (3 f H W) in [-1, 1], caption, rel_c2w (f 4 4) metric and
+    relative to the condition frame, K (f 3 3) pixels, cond_index, fs, clip_id. A camera dollying forward 0.1 m/frame
+    with a small yaw, so the epipolar masks are non-trivial."""
+
+    def __init__(self, n: int = 4, variant: str = "256", frames: int = FRAMES, seed: int = 0) -> None:
+        self.n, self.frames, self.seed = n, frames, seed
+        self.pixel_hw = TINY_PIXEL_HW[variant]
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index: int) -> dict:
+        g = torch.Generator().manual_seed(self.seed * 1000 + index)
+        h, w = self.pixel_hw
+        f = self.frames
+        video = torch.rand(3, f, h, w, generator=g) * 2 - 1
+        c2w = torch.eye(4).repeat(f, 1, 1)
+        for k in range(f):
+            cos, sin = math.cos(0.05 * k), math.sin(0.05 * k)
+            c2w[k, 0, 0], c2w[k, 0, 2], c2w[k, 2, 0], c2w[k, 2, 2] = cos, sin, -sin, cos
+            c2w[k, 2, 3] = 0.1 * k
+        cond_index = int(torch.randint(0, f, (1,), generator=g))
+        rel_c2w = torch.linalg.inv(c2w[cond_index]) @ c2w
+        K = torch.tensor([[0.8 * w, 0, w / 2], [0, 0.8 * w, h / 2], [0, 0, 1.0]]).repeat(f, 1, 1)
+        return {
+            "video": video,
+            "caption": f"a synthetic room {index}",
+            "rel_c2w": rel_c2w,
+            "K": K,
+            "cond_index": cond_index,
+            "fs": 3,
+            "clip_id": f"clip{index:03d}",
+        }
+
+
+def make_model(variant: str = "256", seed: int = 0):
+    return tiny_model(variant, seed=seed, depth=False)
+
+
+def small_config(output_dir, **loop) -> TrainConfig:
+    base = dict(
+        max_steps=2,
+        batch_size=1,
+        grad_accum=1,
+        mixed_precision="no",
+        seed=123,
+        num_workers=0,
+        log_every=1,
+        validate_every=0,
+        validation_batches=1,
+        checkpoint_every=2,
+    )
+    base.update(loop)
+    return TrainConfig(model="tiny-256", output_dir=str(output_dir), loop=LoopConfig(**base))
