@@ -16,6 +16,7 @@ from realcam.geometry.se3 import relative_c2w
 
 __all__ = [
     "decode_frames",
+    "decode_resized",
     "metric_relative_c2w",
     "resize_crop_clip",
     "sample_frame_indices",
@@ -122,3 +123,29 @@ def metric_relative_c2w(c2w: Tensor, cond_index: int, scale: float) -> Tensor:
     rel[:, :3, 3] = rel[:, :3, 3] * scale
     rel[cond_index] = torch.eye(4, dtype=c2w.dtype)
     return rel
+
+
+def decode_resized(path: str | os.PathLike, out_hw: tuple[int, int] | None = None) -> tuple[np.ndarray, float]:
+    """Decode every frame of a video, each resized to out_hw (area-averaging swscale) while decoding, so long clips
+    never sit in memory at full resolution. Returns (frames (f h w 3) uint8 RGB, average fps)."""
+    import av
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"video file not found: {path}")
+    frames = []
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise InputError(f"{path}: no video stream")
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.base_rate
+            for frame in container.decode(stream):
+                if out_hw is not None:
+                    frame = frame.reformat(width=out_hw[1], height=out_hw[0], format="rgb24", interpolation="AREA")
+                frames.append(frame.to_ndarray(format="rgb24"))
+    except av.error.FFmpegError as error:
+        raise InputError(f"{path}: cannot decode video ({error})") from None
+    if not frames:
+        raise InputError(f"{path}: the video stream has no frames")
+    return np.stack(frames), float(rate) if rate else 0.0

@@ -47,8 +47,12 @@ def make_folder(root: Path, clips: dict[str, int], height: int = 48, width: int 
         rows = PoseRows(np.arange(n, dtype=np.int64) * 33_366 + 1_000_000, intr, random_c2w(n, rng))
         clip = ClipMetadata(clip_id, f"https://example.invalid/{youtube_id}", f"{youtube_id}/{clip_id}", "", rows)
         write_metadata_file(root / "valid_metadata" / "train" / f"{clip_id}.txt", clip)
-        write_video(root / "video_clips" / "train" / youtube_id / f"{clip_id}.mp4", coded_frames(n, height, width),
-                    fps=30, lossless=True)
+        write_video(
+            root / "video_clips" / "train" / youtube_id / f"{clip_id}.mp4",
+            coded_frames(n, height, width),
+            fps=30,
+            lossless=True,
+        )
         captions[f"{clip_id}.mp4"] = [f"a room number {k}", "second caption"]
         truth[clip_id] = (rows, rng.uniform(0.5, 2.0, size=n))
     (root / "train_valid_list.txt").write_text("\n".join(sorted(clips)) + "\n")

@@ -169,7 +169,7 @@ def test_dataset_determinism_epochs_and_fps(folder):
     ds = RealEstate10KDataset(manifest, pixel_hw=(16, 24), seed=1, fps_condition_type="fps")
     a, b = ds[1], ds[1]
     assert torch.equal(a["video"], b["video"]) and a["cond_index"] == b["cond_index"]
-    stride = int(round(float(((a["video"][2, 1, 0, 0] - a["video"][2, 0, 0, 0]) * 127.5 / 6))))
+    stride = int(round(float((a["video"][2, 1, 0, 0] - a["video"][2, 0, 0, 0]) * 127.5 / 6)))
     assert a["fs"] == 30 // stride  # floor(fps / stride)
     draws = set()
     for epoch in range(6):
