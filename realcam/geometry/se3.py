@@ -289,7 +289,8 @@ def validate_c2w(c2w: Tensor, *, name: str = "c2w", atol: float = 1e-4, fix: boo
     n = flat.shape[0]
     bad = ~torch.isfinite(flat).all(dim=(-1, -2))
     if bad.any():
-        raise InputError(f"{name}: pose {int(bad.nonzero()[0, 0])} contains NaN or inf")
+        which = f"pose {int(bad.nonzero()[0, 0])} " if c2w.ndim > 2 else ""
+        raise InputError(f"{name}: {which}contains NaN or inf")
     R = flat[:, :3, :3].double()
     eye = torch.eye(3, dtype=R.dtype)
     ortho_err = (R.transpose(-1, -2) @ R - eye).abs().amax(dim=(-1, -2))
@@ -315,8 +316,9 @@ def validate_c2w(c2w: Tensor, *, name: str = "c2w", atol: float = 1e-4, fix: boo
         return c2w, report
     if not fix:
         i, why = problems[0]
-        more = f" ({len(problems)} poses have problems)" if len(problems) > 1 else ""
-        raise InputError(f"{name}: pose {i}: {'; '.join(why)}{more}. Pass fix=True to re-orthonormalise explicitly.")
+        more = f" ({len(problems)} of {n} poses have problems)" if len(problems) > 1 else ""
+        which = f"pose {i}: " if c2w.ndim > 2 else ""
+        raise InputError(f"{name}: {which}{'; '.join(why)}{more}")
     out = flat.clone()
     indices = tuple(i for i, _ in problems)
     idx = torch.tensor(indices)

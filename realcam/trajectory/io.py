@@ -199,7 +199,7 @@ def trajectory_from_json(data: Any, source: str = "<json>") -> Trajectory:
     for i, key in enumerate(keys):
         where = f"{source}: field keyframes[{i}]"
         _strict_keys(key, {"c2w"}, {"fov_deg", "time"}, where)
-        c2w = _matrix(key["c2w"], 4, 4, f"{where}.c2w")
+        c2w, _ = validate_c2w(_matrix(key["c2w"], 4, 4, f"{where}.c2w"), name=f"{where}.c2w")
         try:
             keyframes.append(
                 Keyframe(
