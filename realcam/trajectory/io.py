@@ -3,7 +3,14 @@ pixels).
 
 Formats:
 - "realcam" (.json): realcam's own versioned schema (`FORMAT_ID`, `SCHEMA_VERSION`); states units, convention,
-  intrinsics in pixels, interpolation settings, keyframes, and the sampled frames (informative; ignored on read).
+  intrinsics in pixels, interpolation settings, keyframes, and the sampled frames (informative; ignored on read):
+      {"format": "realcam-trajectory", "version": 1, "convention": "opencv_c2w", "convention_note": "...",
+       "units": {"translation": "m", "fov": "deg (vertical)", "time": "s", "intrinsics": "px"},
+       "intrinsics": {"K": [[fx, 0, cx], [0, fy, cy], [0, 0, 1]], "width": W, "height": H} | null,
+       "settings": {"tension": 0.0, "closed": false, "timing": "arc", "ease": "none", "pivot": [x, y, z] | null},
+       "keyframes": [{"c2w": 4×4 rows, "fov_deg": deg | null, "time": s | null}, ...],
+       "frames": {"num_frames": 16, "c2w": [...], "fov_deg": [...] | null}}
+  Reading is strict: unknown or missing keys raise with their names.
 - "nerfstudio" (.json with a `camera_path` key): nerfstudio's camera-path JSON; OpenGL c2w (row-major 16 numbers),
   vertical FOV in degrees, render size. Read from `camera_path` (the frames that get rendered), each frame a keyframe.
   Its positions are in the scene's units; realcam reads them as metres (scale them if the scene was not metric).

@@ -162,3 +162,23 @@ def test_single_keyframe_and_validation():
         Keyframe(torch.diag(torch.tensor([1.0, -1.0, 1.0, 1.0])))
     with pytest.raises(ValueError, match="tension"):
         InterpolationSettings(tension=2.0)
+
+
+def test_intrinsics_follow_resize_and_crop():
+    from realcam.trajectory import Intrinsics, SampledTrajectory
+
+    K = torch.tensor([[960.0, 0, 960], [0, 960.0, 540], [0, 0, 1]], dtype=F64)
+    intrinsics = Intrinsics(K, 1920, 1080)
+    # Same aspect: a pure scale.
+    torch.testing.assert_close(
+        intrinsics.K_for(540, 960), torch.tensor([[480.0, 0, 480], [0, 480, 270], [0, 0, 1]], dtype=F64)
+    )
+    # Square crop of the 16:9 frame: height matches (256), width 455 is cropped by 99 px on the left.
+    K_sq = intrinsics.K_for(256, 256)
+    # Per-axis ratios of the actual resize (455/1920 across, 256/1080 down), as the pixels themselves scale.
+    torch.testing.assert_close(K_sq[0, 0], torch.tensor(960 * 455 / 1920, dtype=F64))
+    torch.testing.assert_close(K_sq[1, 1], torch.tensor(960 * 256 / 1080, dtype=F64))
+    torch.testing.assert_close(K_sq[0, 2], torch.tensor(960 * (455 / 1920) - 99, dtype=F64))
+    sampled = SampledTrajectory(torch.eye(4, dtype=F64).expand(3, 4, 4), None, intrinsics)
+    torch.testing.assert_close(sampled.K_for(256, 256), K_sq.expand(3, 3, 3))
+    assert intrinsics.fov_deg == pytest.approx(2 * math.degrees(math.atan(540 / 960)))
