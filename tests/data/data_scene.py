@@ -8,9 +8,13 @@ a smooth gradient, so SIFT finds many distinctive features; `textureless=True` p
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
+
+from realcam.data.realestate10k import ClipMetadata, PoseRows, write_metadata_file
+from realcam.io.video import write_video
 
 LOW = np.array([-2.5, -1.5, -2.0])
 HIGH = np.array([2.5, 1.5, 5.0])
@@ -77,3 +81,33 @@ def walk_trajectory(num_frames: int) -> np.ndarray:
         c2w[i, :3, :3] = [[math.cos(yaw), 0, math.sin(yaw)], [0, 1, 0], [-math.sin(yaw), 0, math.cos(yaw)]]
         c2w[i, :3, 3] = [0.5 * s, 0.05 * s, 1.2 * s]
     return c2w
+
+
+H, W, F = 192, 256, 12
+POSE_SCALE = 3.7  # clip units per metre of the synthetic clips: the alignment must recover 1/3.7 m per unit
+K = np.array([[200.0, 0, 128], [0, 200.0, 96], [0, 0, 1]])
+
+
+def _write_clip(root: Path, clip_id: str, frames: np.ndarray, depth: np.ndarray, c2w_metres: np.ndarray) -> None:
+    c2w = c2w_metres.copy()
+    c2w[:, :3, 3] *= POSE_SCALE
+    intr = np.tile([K[0, 0] / W, K[1, 1] / H, K[0, 2] / W, K[1, 2] / H], (F, 1))
+    rows = PoseRows(np.arange(F, dtype=np.int64) * 100_000, intr, c2w)
+    write_metadata_file(root / "meta" / f"{clip_id}.txt", ClipMetadata(clip_id, "u", f"v/{clip_id}", "a room", rows))
+    write_video(root / "videos" / "v" / f"{clip_id}.mp4", frames, fps=10, crf=4)
+    (root / "depth").mkdir(exist_ok=True)
+    np.save(root / "depth" / f"{clip_id}.npy", depth)
+
+
+def make_align_folder(root: Path) -> Path:
+    """Three RE10K-layout clips of the room with poses in units of 1/POSE_SCALE m and true depth files:
+    "room" (correct), "shuffled" (frames permuted against their poses), "flat" (textureless walls).
+    Layout: root/meta/<clip>.txt, root/videos/v/<clip>.mp4, root/depth/<clip>.npy."""
+    c2w = walk_trajectory(F)
+    frames, depth = render_room(c2w, K, H, W)
+    _write_clip(root, "room", frames, depth, c2w)
+    order = np.random.default_rng(0).permutation(F)
+    _write_clip(root, "shuffled", frames[order], depth[order], c2w)
+    flat, flat_depth = render_room(c2w, K, H, W, textureless=True)
+    _write_clip(root, "flat", flat, flat_depth, c2w)
+    return root

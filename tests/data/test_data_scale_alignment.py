@@ -8,11 +8,10 @@ import math
 
 import numpy as np
 import pytest
-from data_scene import render_room, walk_trajectory
+from data_scene import POSE_SCALE, F, H, make_align_folder
 
 from realcam.cli.main import main
 from realcam.data.manifest import read_manifest
-from realcam.data.realestate10k import ClipMetadata, PoseRows, write_metadata_file
 from realcam.data.scale_alignment import (
     AlignOptions,
     Observations,
@@ -21,35 +20,11 @@ from realcam.data.scale_alignment import (
     read_results,
     scale_from_observations,
 )
-from realcam.io.video import write_video
-
-H, W, F = 192, 256, 12
-POSE_SCALE = 3.7  # RE10K units per metre of the synthetic clips: alignment must recover 1/3.7 m per unit
-K = np.array([[200.0, 0, 128], [0, 200.0, 96], [0, 0, 1]])
-
-
-def _write_clip(root, clip_id, frames, depth, c2w_metres):
-    c2w = c2w_metres.copy()
-    c2w[:, :3, 3] *= POSE_SCALE
-    intr = np.tile([K[0, 0] / W, K[1, 1] / H, K[0, 2] / W, K[1, 2] / H], (F, 1))
-    rows = PoseRows(np.arange(F, dtype=np.int64) * 100_000, intr, c2w)
-    write_metadata_file(root / "meta" / f"{clip_id}.txt", ClipMetadata(clip_id, "u", f"v/{clip_id}", "a room", rows))
-    write_video(root / "videos" / "v" / f"{clip_id}.mp4", frames, fps=10, crf=4)
-    (root / "depth").mkdir(exist_ok=True)
-    np.save(root / "depth" / f"{clip_id}.npy", depth)
 
 
 @pytest.fixture(scope="module")
 def scene_folder(tmp_path_factory):
-    root = tmp_path_factory.mktemp("align")
-    c2w = walk_trajectory(F)
-    frames, depth = render_room(c2w, K, H, W)
-    _write_clip(root, "room", frames, depth, c2w)
-    order = np.random.default_rng(0).permutation(F)
-    _write_clip(root, "shuffled", frames[order], depth[order], c2w)
-    flat, flat_depth = render_room(c2w, K, H, W, textureless=True)
-    _write_clip(root, "flat", flat, flat_depth, c2w)
-    return root
+    return make_align_folder(tmp_path_factory.mktemp("align"))
 
 
 def test_align_scale_cli_recovers_inverse_pose_scale(scene_folder):
