@@ -124,10 +124,15 @@ def read_training_state(directory: str | os.PathLike, parameter_names: list[str]
 
 
 def save_rng(directory: Path, rank: int, generator: torch.Generator) -> None:
+    """Process `rank`'s training generator and torch's global CPU (and CUDA) RNG, which the frozen UNet's dropout
+    draws from."""
     from realcam.io.atomic import atomic_path
 
+    state = {"generator": generator.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state()
     with atomic_path(directory / f"rng-rank{rank}.pt") as tmp:
-        torch.save({"generator": generator.get_state()}, tmp)
+        torch.save(state, tmp)
 
 
 def load_rng(directory: str | os.PathLike, rank: int, generator: torch.Generator) -> bool:
@@ -136,5 +141,9 @@ def load_rng(directory: str | os.PathLike, rank: int, generator: torch.Generator
     path = Path(directory) / f"rng-rank{rank}.pt"
     if not path.is_file():
         return False
-    generator.set_state(torch.load(path, map_location="cpu", weights_only=True)["generator"])
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    generator.set_state(state["generator"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
     return True

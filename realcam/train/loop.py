@@ -131,7 +131,10 @@ def train(
         weight_decay=config.optimizer.weight_decay,
     )
     rank = accelerator.process_index
-    generator = torch.Generator().manual_seed(loop.seed + rank)  # reference: seed + global rank
+    # Reference: seed + global rank. The generator feeds every draw of the step; the global RNG (seeded the same way)
+    # only drives the frozen UNet's dropout layers, which draw from it inside torch.
+    generator = torch.Generator().manual_seed(loop.seed + rank)
+    torch.manual_seed(loop.seed + rank)
 
     resume_dir = _resolve_resume(resume, out)
     if resume_dir is not None:
@@ -156,15 +159,18 @@ def train(
             accelerator.init_trackers("realcam-train", config=_flat(config.to_dict()))
 
     micro_per_epoch = max(len(loader), 1)
-    epoch = step * loop.grad_accum // micro_per_epoch
+    epoch, skip = divmod(step * loop.grad_accum, micro_per_epoch)
     window: list[float] = []
     last_loss, val_loss, last_ckpt = math.nan, None, None
     started = time.perf_counter()
     while step < loop.max_steps:
         _set_epoch(loader, train_set, epoch)
+        # A resumed run continues mid-epoch where the interrupted one stopped (same sampler seed and epoch).
+        batches = accelerator.skip_first_batches(loader, skip) if skip else loader
+        skip = 0
         running = torch.zeros((), device=accelerator.device)
         micro = 0
-        for batch in loader:
+        for batch in batches:
             with accelerator.accumulate(module):
                 loss = module(batch, generator)
                 accelerator.backward(loss)

@@ -3,12 +3,14 @@ and a small config. Imported by the tests and by the 2-process script (`ddp_trai
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
 from torch.utils.data import Dataset
 
-from realcam.pipeline.tiny import TINY_PIXEL_HW, tiny_model
+from realcam.models.realcam_i2v import RealCamI2V
+from realcam.pipeline.tiny import TINY_PIXEL_HW, tiny_config, tiny_model
 from realcam.train.config import LoopConfig, TrainConfig
 
 FRAMES = 4  # fewer than the released 16 to keep CPU tests fast; every module handles f <= 16
@@ -50,8 +52,16 @@ class SyntheticClips(Dataset):
         }
 
 
-def make_model(variant: str = "256", seed: int = 0):
-    return tiny_model(variant, seed=seed, depth=False)
+@functools.cache
+def _tiny_state(variant: str, seed: int) -> dict[str, torch.Tensor]:
+    return tiny_model(variant, seed=seed, depth=False).state_dict()
+
+
+def make_model(variant: str = "256", seed: int = 0) -> RealCamI2V:
+    """A fresh tiny model (no depth network) with the seeded random weights of `tiny_model`, eval mode."""
+    model = RealCamI2V(tiny_config(variant, depth=False))
+    model.load_state_dict(_tiny_state(variant, seed))
+    return model.eval()
 
 
 def small_config(output_dir, **loop) -> TrainConfig:
