@@ -19,6 +19,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("data", help="prepare RealEstate10K training data (metric scale, manifest)")
     commands = parser.add_subparsers(dest="data_command", metavar="STEP", required=True)
 
+    meta = commands.add_parser(
+        "metadata",
+        help="write the valid_metadata/<split> layout from raw pose files, extracted clips and captions",
+        description="Writes OUT/<clip_id>.txt (URL, video stem, caption, pose rows) for every clip with enough pose "
+        "rows, a video and a caption, the valid list, and OUT.json listing skipped clips and why.",
+    )
+    meta.add_argument("--pose-files", required=True, help="RealEstate10K pose_files/<split> folder")
+    meta.add_argument("--videos", required=True, help="video_clips/<split> folder (<youtube_id>/<clip_id>.mp4)")
+    meta.add_argument("--captions", default=None, help="CameraCtrl <split>_captions.json (required captions)")
+    meta.add_argument("--out", required=True, help="valid_metadata/<split> folder to write")
+    meta.add_argument("--list-out", default=None, help="also write the clip ids here (<split>_valid_list.txt)")
+    meta.add_argument("--min-frames", type=int, default=16, help="drop clips with fewer pose rows (default 16)")
+    meta.set_defaults(func=run_metadata)
+
     align = commands.add_parser(
         "align-scale",
         help="per-frame metric scale of each clip (SIFT + triangulation at the clip's poses + metric depth)",
@@ -82,6 +96,24 @@ def _depth_source(args: argparse.Namespace):
         device = "cuda" if torch.cuda.is_available() else "cpu"
     logger.info("depth model on %s, batches of %d frames", device, args.batch_size)
     return ModelDepth(DepthAnythingFactory(str(args.depth_weights), device)(), batch_size=args.batch_size)
+
+
+def run_metadata(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from realcam.data.realestate10k import build_metadata, read_captions
+    from realcam.io.atomic import write_text_atomic
+    from realcam.io.sidecar import write_sidecar
+
+    captions = read_captions(args.captions) if args.captions else None
+    written, skipped = build_metadata(args.pose_files, args.videos, args.out, captions, min_frames=args.min_frames)
+    if args.list_out:
+        write_text_atomic(args.list_out, "".join(f"{clip_id}\n" for clip_id in written))
+    out = Path(args.out)
+    report = {"command": "realcam data metadata", "pose_files": args.pose_files, "videos": args.videos}
+    sidecar = write_sidecar(out, {**report, "clips": len(written), "skipped": skipped}, path=out.with_suffix(".json"))
+    logger.info("wrote %d clips to %s; %d skipped (reasons in %s)", len(written), out, len(skipped), sidecar)
+    return 0
 
 
 def run_align(args: argparse.Namespace) -> int:

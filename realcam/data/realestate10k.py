@@ -35,6 +35,7 @@ from realcam.errors import InputError
 
 __all__ = [
     "ClipMetadata",
+    "build_metadata",
     "PoseRows",
     "format_pose_line",
     "parse_pose_lines",
@@ -184,6 +185,45 @@ def write_metadata_file(path: str | os.PathLike, clip: ClipMetadata) -> Path:
         lines.append(format_pose_line(rows.timestamps_us[i], rows.intrinsics_norm[i], rows.c2w[i]))
     write_text_atomic(path, "\n".join(lines) + "\n")
     return Path(path)
+
+
+def build_metadata(
+    pose_dir: str | os.PathLike,
+    video_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    captions: dict[str, str] | None = None,
+    *,
+    min_frames: int = 16,
+) -> tuple[list[str], dict[str, str]]:
+    """Write the `valid_metadata/<split>` layout from raw `pose_files/<split>` and extracted clips.
+
+    A clip's video is found as `video_dir/<any folder>/<clip_id>.mp4` (the reference's `<youtube_id>/<clip_id>.mp4`).
+    Kept: clips with at least `min_frames` pose rows, a video, and (when `captions` is given) a caption; otherwise the
+    caption line is empty. Returns (written clip ids sorted, skipped: clip id -> reason). Files are written atomically.
+    """
+    pose_dir, video_dir, out_dir = Path(pose_dir), Path(video_dir), Path(out_dir)
+    if not pose_dir.is_dir():
+        raise InputError(f"{pose_dir}: no such pose-file folder")
+    stems = {p.stem: f"{p.parent.name}/{p.stem}" for p in sorted(video_dir.glob("*/*.mp4"))}
+    written, skipped = [], {}
+    for path in sorted(pose_dir.glob("*.txt")):
+        clip_id = path.stem
+        try:
+            url, rows = read_pose_file(path)
+        except InputError as error:
+            skipped[clip_id] = str(error)
+            continue
+        if rows.num_frames < min_frames:
+            skipped[clip_id] = f"{rows.num_frames} pose rows < {min_frames}"
+        elif clip_id not in stems:
+            skipped[clip_id] = f"no video <youtube_id>/{clip_id}.mp4 in {video_dir}"
+        elif captions is not None and clip_id not in captions:
+            skipped[clip_id] = "no caption"
+        else:
+            caption = "" if captions is None else captions[clip_id]
+            write_metadata_file(out_dir / f"{clip_id}.txt", ClipMetadata(clip_id, url, stems[clip_id], caption, rows))
+            written.append(clip_id)
+    return written, skipped
 
 
 def read_valid_list(path: str | os.PathLike) -> list[str]:

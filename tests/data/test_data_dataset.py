@@ -200,3 +200,25 @@ def test_dataset_requires_scale(folder, tmp_path):
     ds = RealEstate10KDataset(path, require_scale=False, pixel_hw=(16, 16))
     rel = ds[1]["rel_c2w"]
     assert rel.shape == (16, 4, 4)
+
+
+def test_metadata_command_builds_layout_from_pose_files(folder, tmp_path):
+    from realcam.cli.main import main
+
+    root, truth, _, _ = folder
+    poses = tmp_path / "pose_files"
+    poses.mkdir()
+    for clip_id in ("clipA", "clipB", "short"):
+        lines = (root / "valid_metadata" / "train" / f"{clip_id}.txt").read_text().splitlines()
+        (poses / f"{clip_id}.txt").write_text("\n".join([lines[0]] + lines[3:]) + "\n")
+    (poses / "novideo.txt").write_text((poses / "clipB.txt").read_text())
+    out = tmp_path / "valid_metadata"
+    args = ["data", "metadata", "--pose-files", str(poses), "--videos", str(root / "video_clips" / "train")]
+    args += ["--captions", str(root / "train_captions.json"), "--out", str(out), "--list-out", str(tmp_path / "l.txt")]
+    assert main(args) == 0
+    assert read_valid_list(tmp_path / "l.txt") == ["clipA", "clipB"]
+    clip = read_metadata_file(out / "clipB.txt")
+    assert clip.caption == "a room number 1" and clip.video_stem == "yt001/clipB"
+    np.testing.assert_allclose(clip.poses.c2w, truth["clipB"][0].c2w, atol=1e-12)
+    report = json.loads((tmp_path / "valid_metadata.json").read_text())
+    assert report["skipped"]["short"] == "10 pose rows < 16" and "no video" in report["skipped"]["novideo"]
