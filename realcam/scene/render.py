@@ -13,6 +13,7 @@ point index.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -20,7 +21,6 @@ from torch import Tensor
 
 from realcam.scene.pointcloud import PointCloud
 
-_EMPTY = torch.iinfo(torch.int64).max
 # Upper bound on splat samples (points x frames x stencil) processed at once; bounds memory to ~1 GB.
 _MAX_SAMPLES_PER_CHUNK = 1 << 25
 
@@ -82,6 +82,8 @@ def render_points(
     bg = _background(background)
     device = cloud.device
     f, n = c2w.shape[0], len(cloud)
+    if n >= 1 << 32:
+        raise ValueError(f"cloud: at most 2**32 - 1 points can be rendered at once, got {n}")
     # Projection matrices P = K [R | t] of the world-to-camera transforms, composed in float64, applied in float32.
     w2c = _invert_c2w(c2w.to(device))
     P = (K.to(device=device, dtype=torch.float64) @ w2c[:, :3, :]).float()
@@ -90,21 +92,42 @@ def render_points(
     # has a valid buffer index without bounds checks; the padding is cropped away at the end.
     pad = point_size
     padded_h, padded_w = height + 2 * pad, width + 2 * pad
-    buffer = torch.full((f * padded_h * padded_w,), _EMPTY, dtype=torch.int64, device=device)
+    if padded_h * padded_w >= 1 << 24:
+        raise ValueError(
+            f"height/width: {height}x{width} is too large (pixel indices are exact in float32 below 2**24)"
+        )
+    empty = _empty_key(n)
+    buffer = torch.full((f * padded_h * padded_w,), empty, dtype=torch.int64, device=device)
     frames_per_chunk = max(1, _MAX_SAMPLES_PER_CHUNK // max(1, n * point_size * point_size))
     for first in range(0, f, frames_per_chunk):
         last = min(f, first + frames_per_chunk)
-        _splat(buffer, homogeneous, P[first:last], first, height, width, point_size, near)
+        _splat(buffer, homogeneous, P[first:last], first, height, width, point_size, near, empty)
     buffer = buffer.view(f, padded_h, padded_w)[:, pad : pad + height, pad : pad + width]
-    return _resolve(buffer, cloud.colors, bg)
+    return _resolve(buffer, cloud.colors, bg, empty)
+
+
+def _empty_key(n: int) -> int:
+    """Key of an empty pixel: larger than every real key (depth bits of +inf), and its index field n points at the
+    background row of the palette."""
+    return (0x7F800000 << 32) | n
 
 
 def _splat(
-    buffer: Tensor, homogeneous: Tensor, P: Tensor, first: int, height: int, width: int, size: int, near: float
+    buffer: Tensor,
+    homogeneous: Tensor,
+    P: Tensor,
+    first: int,
+    height: int,
+    width: int,
+    size: int,
+    near: float,
+    empty: int,
 ) -> None:
     """Scatter-min packed (depth bits, point index) keys of the frames first.. into the padded flat z-buffer.
 
     Shapes: buffer (f*(H+2s)*(W+2s)) int64; homogeneous (4 n) float32 world points (x, y, z, 1); P (fc 3 4).
+    Culled samples keep a harmless target (a padding pixel of their frame) and the empty key, so no compaction is
+    needed.
     """
     fc, n = P.shape[0], homogeneous.shape[1]
     x, y, w = homogeneous[0], homogeneous[1], homogeneous[2]
@@ -121,31 +144,39 @@ def _splat(
     # The first covered column is ceil(u - s/2); a point touches the frame iff that lies in (-s, W - 1] (same for rows).
     half = size / 2
     alive = (z > near) & (u > -half) & (u <= width - 1 + half) & (v > -half) & (v <= height - 1 + half)
-    frame, point = alive.nonzero(as_tuple=True)
-    z = z[frame, point]
-    col0 = torch.ceil(u[frame, point] - half).long()
-    row0 = torch.ceil(v[frame, point] - half).long()
+    padded_h, padded_w = height + 2 * size, width + 2 * size
+    # Pixel index inside the padded frame, exact in float32 (checked: below 2**24).
+    pixel = torch.ceil(v - half).add_(size).mul_(padded_w).add_(torch.ceil(u - half).add_(size))
+    # Culled samples write the empty key (a no-op) to padding pixels of the top rows, spread over a row so that no
+    # single address takes all of them (atomics on one address serialise on GPUs).
+    spread = torch.remainder(torch.arange(n, device=pixel.device, dtype=torch.float32), padded_w)
+    pixel = torch.where(alive, pixel, spread).long()
+    pixel += (torch.arange(first, first + fc, device=pixel.device) * (padded_h * padded_w))[:, None]
     # Positive float32 depths order like their bit patterns read as integers, so (bits << 32 | index) sorts by depth
     # first and index second: one amin scatter yields both the nearest depth and a deterministic winner.
-    key = (z.view(torch.int32).long() << 32) | point
-    padded_h, padded_w = height + 2 * size, width + 2 * size
-    base = (frame + first) * (padded_h * padded_w) + (row0 + size) * padded_w + (col0 + size)
+    point = torch.arange(n, device=pixel.device)
+    key = torch.where(alive, (z.contiguous().view(torch.int32).long() << 32) | point, empty).view(-1)
+    pixel = pixel.view(-1)
     for dy in range(size):
         for dx in range(size):
-            buffer.scatter_reduce_(0, base + (dy * padded_w + dx), key, reduce="amin", include_self=True)
+            buffer.scatter_reduce_(0, pixel + (dy * padded_w + dx), key, reduce="amin", include_self=True)
 
 
-def _resolve(buffer: Tensor, colors: Tensor, bg: Tensor) -> RenderResult:
+def _resolve(buffer: Tensor, colors: Tensor, bg: Tensor, empty: int) -> RenderResult:
     """Shapes: buffer (f h w) int64 packed keys (a cropped view) -> RenderResult."""
-    visible = buffer != _EMPTY
-    index = torch.where(visible, buffer & 0xFFFFFFFF, 0)
-    depth = torch.where(visible, buffer >> 32, 0).to(torch.int32).view(torch.float32)
-    if colors.shape[0] > 0:
-        palette = (colors * 255.0).round().clamp(0, 255).to(torch.uint8)
-        rgb = palette[index]
+    visible = buffer != empty
+    index = buffer & 0xFFFFFFFF  # the empty key's index field is n: the background row of the palette
+    depth = torch.where(visible, (buffer >> 32).to(torch.int32).view(torch.float32), 0.0)
+    # Colours packed as one int32 per point (r | g << 8 | b << 16), so the gather moves 4 bytes per pixel.
+    palette = torch.cat(
+        ((colors * 255.0).round().clamp(0, 255).to(torch.int32), bg.to(colors.device, torch.int32)[None])
+    )
+    packed = palette[:, 0] | (palette[:, 1] << 8) | (palette[:, 2] << 16)
+    gathered = packed[index]
+    if sys.byteorder == "little":
+        rgb = gathered.view(torch.uint8).view(*index.shape, 4)[..., :3].contiguous()
     else:
-        rgb = torch.zeros(index.shape + (3,), dtype=torch.uint8, device=buffer.device)
-    rgb = torch.where(visible[..., None], rgb, bg.to(buffer.device))
+        rgb = torch.stack([(gathered >> shift) & 0xFF for shift in (0, 8, 16)], dim=-1).to(torch.uint8)
     return RenderResult(rgb=rgb, visible=visible, depth=depth)
 
 

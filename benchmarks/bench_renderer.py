@@ -1,0 +1,99 @@
+"""Time the pure-PyTorch preview renderer: 16 frames from a full-resolution cloud of the demo room.
+
+The cloud is the demo room lifted at 320x512 (one point per pixel, 163,840 points), rendered along the orbit-left preset
+at 256x256 and 320x512 with point size 2 (the reference's preview settings). CUDA runs when a device is available
+(timed with synchronisation). Each row is the median and minimum of several runs after one warm-up.
+
+Usage:
+    python benchmarks/bench_renderer.py                 # cpu, and cuda when available
+    python benchmarks/bench_renderer.py --threads 2 --repeats 15
+Prints markdown rows for the "## Preview renderer" section of docs/benchmarks.md (paste them there; no file is written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from realcam.geometry.intrinsics import scale_K  # noqa: E402
+from realcam.scene.demo import demo_scene  # noqa: E402
+from realcam.scene.lift import depth_to_pointcloud  # noqa: E402
+from realcam.scene.render import render_points  # noqa: E402
+from realcam.trajectory.presets import make_preset  # noqa: E402
+
+SIZES = ((256, 256), (320, 512))
+
+
+def time_render(cloud, c2w, K, height, width, device: torch.device, repeats: int, point_size: int) -> list[float]:
+    """Wall-clock seconds of `repeats` renders (after one warm-up), synchronising CUDA around each."""
+
+    def once() -> float:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        render_points(cloud, c2w, K, height, width, point_size=point_size)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return time.perf_counter() - start
+
+    once()
+    return [once() for _ in range(repeats)]
+
+
+def machine(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}"
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (
+        f"{platform.machine()} CPU, {torch.get_num_threads()} threads, torch {torch.__version__}; "
+        f"load avg {load:.1f} at start"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", nargs="+", default=None, help="devices (default: cpu, plus cuda if available)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--point-size", type=int, default=2)
+    parser.add_argument("--frames", type=int, default=16)
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    devices = args.device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+
+    scene = demo_scene(320, 512)
+    cloud_cpu = depth_to_pointcloud(scene.image, scene.depth, scene.K, remove_outliers=False)
+    c2w = make_preset("orbit-left").sample(args.frames).c2w
+    date = datetime.date.today().isoformat()
+    print("| device | output h x w | frames | points | point size | median s | min s | frames/s | machine | date |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name in devices:
+        device = torch.device(name)
+        cloud = cloud_cpu.to(device)
+        for height, width in SIZES:
+            s = max(height / 320, width / 512)
+            K = scale_K(scene.K.double(), s, s, left=(512 * s - width) / 2, top=(320 * s - height) / 2)
+            times = time_render(cloud, c2w, K, height, width, device, args.repeats, args.point_size)
+            median = statistics.median(times)
+            print(
+                f"| {name} | {height}x{width} | {args.frames} | {len(cloud)} | {args.point_size} | {median:.4f} | "
+                f"{min(times):.4f} | {args.frames / median:.0f} | {machine(device)} | {date} |",
+                flush=True,
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
