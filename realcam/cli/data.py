@@ -51,6 +51,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     align.add_argument("--shard", default=None, help="process only shard i of n (0-based), e.g. 0/4")
     align.add_argument("--working-short-side", type=int, default=256, help="SIFT/depth resolution (default 256)")
     align.add_argument("--min-points", type=int, default=10, help="usable points a frame needs (default 10)")
+    align.add_argument(
+        "--max-frame-spread", type=float, default=0.5, help="max relative MAD of a frame's ratios (default 0.5)"
+    )
+    align.add_argument(
+        "--max-scale-ratio", type=float, default=3.0, help="fail a clip whose frame scales differ more (default 3)"
+    )
+    align.add_argument("--min-measured", type=float, default=0.5, help="fraction of frames to measure (default 0.5)")
     align.add_argument("--seed", type=int, default=0, help="seed of COLMAP's random choices (default 0)")
     align.add_argument("--retry-failed", action="store_true", help="re-run clips whose result is 'failed'")
     align.set_defaults(func=run_align)
@@ -133,7 +140,13 @@ def run_align(args: argparse.Namespace) -> int:
                                      check_videos=False)  # fmt: skip
     records = [r for k, r in enumerate(records) if k % shard[1] == shard[0]]
     threads = args.threads_per_worker or max(1, (os.cpu_count() or 1) // args.workers)
-    options = AlignOptions(working_short_side=args.working_short_side, min_points=args.min_points)
+    options = AlignOptions(
+        working_short_side=args.working_short_side,
+        min_points=args.min_points,
+        max_frame_spread=args.max_frame_spread,
+        min_measured_fraction=args.min_measured,
+        max_scale_ratio=args.max_scale_ratio,
+    )
     options = replace(options, sfm=replace(options.sfm, num_threads=threads))
     tasks = [ClipTask(r.clip_id, str(r.video), r.c2w, r.intrinsics_norm) for r in records]
     depth = _depth_source(args)

@@ -71,9 +71,9 @@ class AlignOptions:
 
     working_short_side: int = 256
     min_points: int = 10
-    max_frame_spread: float = 0.25
+    max_frame_spread: float = 0.5
     min_measured_fraction: float = 0.5
-    max_scale_ratio: float = 2.0
+    max_scale_ratio: float = 3.0
     max_depth_m: float = 20.0
     # Plain SIFT (no affine shape, no domain-size pooling): 4x faster than the evaluation's settings on CPU and as
     # accurate here, since the poses are given and only points are triangulated.

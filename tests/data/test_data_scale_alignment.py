@@ -100,9 +100,9 @@ def test_policy_interpolates_unmeasured_frames_and_fails_on_too_few():
     np.testing.assert_allclose(result.per_frame_scale, [1.0, 1.0 + 0.2 / 3, 1.0 + 0.4 / 3, 1.2, 1.4])
     strict = scale_from_observations("c", obs, 5, lambda: depth, AlignOptions(min_points=10, min_measured_fraction=0.8))
     assert strict.status == "failed" and strict.reason == "only 3/5 frames measured (< 80%)"
-    wide = np.broadcast_to(2.0 * np.array([1.0, 1, 1, 1, 3.0])[:, None, None], (5, 10, 20))
+    wide = np.broadcast_to(2.0 * np.array([1.0, 1, 1, 1, 4.0])[:, None, None], (5, 10, 20))
     disagree = scale_from_observations("c", obs, 5, lambda: wide, options)
-    assert disagree.status == "failed" and "max/min = 3" in disagree.reason
+    assert disagree.status == "failed" and "max/min = 4" in disagree.reason
 
 
 def test_quantile_filter_drops_both_tails_of_max_and_min():
