@@ -22,9 +22,13 @@ from einops import repeat
 from torch import Tensor
 
 from realcam.geometry.plucker import plucker_embedding
-from realcam.models.camera.build import build_camera_condition
 from realcam.models.camera.condition import CameraCondition
-from realcam.models.camera.epipolar import fundamental_matrices, masks_from_fundamental, pairwise_relative_poses
+from realcam.models.camera.epipolar import (
+    ZERO_TRANSLATION_EPS,
+    fundamental_matrices,
+    masks_from_fundamental,
+    pairwise_relative_poses,
+)
 from realcam.models.encoders.context import build_context
 from realcam.models.encoders.tokenizer import CLIPTokenizer
 from realcam.models.realcam_i2v import RealCamI2V, RealCamI2VConfig
@@ -129,21 +133,34 @@ def camera_condition(
     Shapes: rel_c2w (b f 4 4) scaled relative c2w in metres (frame `cond` = identity), K (b f 3 3) pixels of the
     model's H x W; pixel_hw = (H, W) (default: the model's). The Plücker map is built in float32 and handed to the
     pose encoder in its dtype; masks are built in float32 at `config.epipolar_strides`. `generator` feeds the
-    zero-translation perturbation of the masks (1e-6·N(0,1), reference behaviour). `pair_translations`
-    (b f f 3 1), if given, replaces the pairwise translations after that perturbation (to replay a recorded run).
+    zero-translation perturbation of the masks (1e-6·N(0,1), reference behaviour; `perturbed_pair_translations`).
+    `pair_translations` (b f f 3 1), if given, are used instead of drawing (to replay a recorded run).
     """
     height, width = pixel_hw if pixel_hw is not None else model.config.pixel_hw
     device = next(model.pose_encoder.parameters()).device
     rel_c2w, K = rel_c2w.to(device=device, dtype=torch.float32), K.to(device=device, dtype=torch.float32)
     plucker = plucker_embedding(rel_c2w, K, height, width).to(_param_dtype(model.pose_encoder))
-    if pair_translations is not None:
-        pairs = pairwise_relative_poses(rel_c2w)
-        F = fundamental_matrices(pairs, K, pair_translations.to(device=device, dtype=torch.float32))
-        masks = masks_from_fundamental(F, height, width, model.config.epipolar_strides)
-        return CameraCondition(tuple(model.pose_encoder(plucker)), masks, (height, width))
-    return build_camera_condition(
-        model.pose_encoder, plucker, rel_c2w, K, height, width, model.config.epipolar_strides, generator
-    )
+    features = tuple(model.pose_encoder(plucker))
+    pairs = pairwise_relative_poses(rel_c2w)
+    if pair_translations is None:
+        pair_translations = perturbed_pair_translations(pairs, generator)
+    F = fundamental_matrices(pairs, K, pair_translations.to(device=device, dtype=torch.float32))
+    masks = masks_from_fundamental(F, height, width, model.config.epipolar_strides)
+    return CameraCondition(features=features, epipolar_masks=masks, origin_hw=(height, width))
+
+
+def perturbed_pair_translations(pairs_c2w: Tensor, generator: torch.Generator | None) -> Tensor:
+    """Pairwise translations with every all-zero one (|t_k| < 1e-6) replaced by 1e-6·N(0, 1) (reference behaviour:
+    same-frame pairs and pure rotations get a random epipolar line, spec §1.9(e)).
+
+    The draw is made on the generator's device and moved, so a seed gives the same masks on CPU and GPU.
+    Shapes: pairs_c2w (b f f 4 4) -> (b f f 3 1) float32.
+    """
+    t = pairs_c2w[..., :3, 3:].float()
+    gen_device = generator.device if generator is not None else t.device
+    noise = torch.randn(t.shape, generator=generator, dtype=torch.float32, device=gen_device).to(t.device)
+    is_zero = (t.abs() < ZERO_TRANSLATION_EPS).all(dim=-2, keepdim=True)
+    return torch.where(is_zero, noise * ZERO_TRANSLATION_EPS, t)
 
 
 def concat_latent(z_cond: Tensor, frames: int) -> Tensor:
