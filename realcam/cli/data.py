@@ -41,8 +41,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _add_source_args(align)
     align.add_argument("--out", required=True, help="output folder of per-clip results")
-    depth = align.add_mutually_exclusive_group(required=True)
-    depth.add_argument("--depth-weights", help="Depth-Anything-V2 metric ViT-L Hypersim .pth (the paper's model)")
+    depth = align.add_mutually_exclusive_group()
+    depth.add_argument(
+        "--depth-weights",
+        help="Depth-Anything-V2 metric ViT-L Hypersim .pth (the paper's model; default: the cached file from "
+        "`realcam weights download --depth indoor`)",
+    )
     depth.add_argument("--true-depth", help="folder of <clip_id>.npy (f H W) metre depth maps, e.g. synthetic data")
     align.add_argument("--device", default="auto", help="depth model device: auto (cuda if present), cpu, cuda:N")
     align.add_argument("--batch-size", type=int, default=16, help="frames per depth-model batch (default 16)")
@@ -98,11 +102,16 @@ def _depth_source(args: argparse.Namespace):
 
     from realcam.eval.harness import DepthAnythingFactory
 
+    weights = args.depth_weights
+    if weights is None:
+        from realcam.checkpoints.hub import WEIGHT_FILES, require
+
+        weights = require([WEIGHT_FILES["depth-indoor"]])["depth-indoor"]
     device = args.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     logger.info("depth model on %s, batches of %d frames", device, args.batch_size)
-    return ModelDepth(DepthAnythingFactory(str(args.depth_weights), device)(), batch_size=args.batch_size)
+    return ModelDepth(DepthAnythingFactory(str(weights), device)(), batch_size=args.batch_size)
 
 
 def run_metadata(args: argparse.Namespace) -> int:
@@ -170,7 +179,7 @@ def run_align(args: argparse.Namespace) -> int:
         "metadata": args.metadata,
         "videos": args.videos,
         "shard": list(shard),
-        "depth": args.true_depth or args.depth_weights,
+        "depth": args.true_depth or args.depth_weights or "depth-indoor from the weights cache",
         "seed": args.seed,
         "options": options_json(options),
         "clips": len(results),
