@@ -233,15 +233,16 @@ def evaluate_sample(
     records = []
     for trial in trials:
         start = time.perf_counter()
-        est = estimate_poses(frames, sample.K, seed=trial, options=config.sfm)
-        reason = est.failure_reason()
-        info: dict[str, Any] = {"registered": int(est.registered.sum()), "components": list(est.component_sizes)}
+        est, reason = _estimate(frames, sample, trial, config)
+        info: dict[str, Any] = {}
+        if est is not None:
+            info = {"registered": int(est.registered.sum()), "components": list(est.component_sizes)}
         if reason is not None:
             metrics = _empty_metrics()
         else:
             ref_est = None
             if gt_frames is not None:
-                ref_est = estimate_poses(gt_frames, sample.K, seed=trial, options=config.sfm)
+                ref_est, _ = _estimate(gt_frames, sample, trial, config)
             alpha_s, alpha_g = _alpha(est, depth_s), (_alpha(ref_est, depth_g) if ref_est is not None else math.nan)
             metrics, extra = trial_metrics(
                 sample, est, alpha_s=alpha_s, ref_est=ref_est, alpha_g=alpha_g, options=config.metric
@@ -258,11 +259,24 @@ def evaluate_sample(
                 reason=reason,
                 metrics=metrics,
                 info=_jsonable_info(info),
-                est_c2w=est.c2w.tolist() if reason is None else None,
+                est_c2w=est.c2w.tolist() if est is not None and reason is None else None,
                 seconds=time.perf_counter() - start,
             )
         )
     return records
+
+
+def _estimate(
+    frames: np.ndarray, sample: EvalSample, trial: int, config: HarnessConfig
+) -> tuple[SfmResult | None, str | None]:
+    """SfM of one video for one trial; (result, failure reason). An error inside COLMAP is a counted failure of
+    this trial (the reference drops such samples silently), not a crash of the run."""
+    try:
+        result = estimate_poses(frames, sample.K, seed=trial, options=config.sfm)
+    except (RuntimeError, ValueError) as error:
+        logger.warning("sample %s trial %d: SfM raised %s", sample.name, trial, error)
+        return None, f"sfm error: {error}"
+    return result, result.failure_reason()
 
 
 def _jsonable_info(info: dict[str, Any]) -> dict[str, Any]:
@@ -472,13 +486,16 @@ def summarize(
         finite = values[np.isfinite(values)]
         undefined = sum(1 for row in rows if row.name in static and not math.isfinite(row.metrics[name]))
         failed_trials = sum(1 for r in records if not math.isfinite(r.metrics[name]) and r.name not in static)
+        # Not computed at all (no depth model, no GT video, GT not metric) is not the same as failed.
+        computed = any(math.isfinite(r.metrics[name]) for r in records) or not any(r.ok for r in records)
         summary["metrics"][name] = {
+            "computed": computed,
             "mean": float(finite.mean()) if len(finite) else None,
             "median": float(np.median(finite)) if len(finite) else None,
             "std": float(finite.std()) if len(finite) else None,
             "samples": int(len(finite)),
-            "sample_failure_rate": _rate(n_samples - len(finite) - undefined, n_samples),
-            "trial_failure_rate": _rate(failed_trials, n_trials),
+            "sample_failure_rate": _rate(n_samples - len(finite) - undefined, n_samples) if computed else None,
+            "trial_failure_rate": _rate(failed_trials, n_trials) if computed else None,
             "samples_undefined_static_reference": undefined,
         }
     summary["outlier_filter"] = {
@@ -515,7 +532,10 @@ def _rate(count: int, total: int) -> float | None:
 
 def _short_reason(reason: str | None) -> str:
     text = reason or "unknown"
-    return "input error" if text.startswith("input:") else text
+    for prefix, label in (("input:", "input error"), ("sfm error:", "sfm error")):
+        if text.startswith(prefix):
+            return label
+    return text
 
 
 def read_baseline(path: str | Path) -> dict[str, float]:

@@ -19,9 +19,12 @@ from realcam.eval.harness import (
     read_baseline,
     run_trials,
     summarize,
+    trial_metrics,
     write_reports,
 )
 from realcam.eval.layout import EvalSample, discover_samples, read_camera_data, select_shard
+from realcam.eval.metrics import scale_translations
+from realcam.eval.sfm import SfmResult
 from realcam.io.video import write_video
 
 H = W = 192
@@ -75,7 +78,9 @@ def test_end_to_end_counts_failures_and_writes_reports(realcam_dir, tmp_path):
     assert summary["samples"] == 2 and summary["sample_failure_rate"] == 0.5 and summary["trial_failure_rate"] == 0.5
     assert summary["metrics"]["rot_err"]["samples"] == 1
     assert summary["metrics"]["rot_err"]["sample_failure_rate"] == 0.5
-    assert summary["metrics"]["trans_err_abs"]["samples"] == 0
+    assert summary["metrics"]["trans_err_abs"]["samples"] == 0  # no GT video: not computed, not "failed"
+    assert summary["metrics"]["trans_err_abs"]["computed"] is False
+    assert summary["metrics"]["trans_err_abs"]["sample_failure_rate"] is None
     assert summary["camera_condition_check"]["flagged"] is False
     assert json.loads((tmp_path / "summary.json").read_text())["samples"] == 2
     with open(tmp_path / "per_sample.csv") as handle:
@@ -165,3 +170,35 @@ def test_reference_layout(tmp_path):
     bad.write_text(("0.5 0.5 0.5 0.5 0 0 " + " ".join(["0"] * 12) + "\n") * 2)
     with pytest.raises(InputError, match="pixels"):
         read_camera_data(bad)
+
+
+def _sfm_result(c2w):
+    f = len(c2w)
+    return SfmResult(c2w, np.ones(f, bool), np.ones((5, 2)), np.ones(5), 100, (f,), 0, (H, W))
+
+
+def test_metric_variants_reference_definition_and_direct():
+    gt = eval_room.arc_trajectory()  # metres
+    K = eval_room.intrinsics(H, W)
+    sample = EvalSample("x", None, gt, K, gt_video=None, gt_metric=True)
+    world = np.eye(4)
+    world[:3, :3] = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    world[:3, 3] = [5.0, -2.0, 1.0]
+    # SfM models in their own world frames and units: 1 SfM unit = 0.2 m (generated), 0.5 m (GT video).
+    est = _sfm_result(world @ scale_translations(gt, 1 / 0.2))
+    ref = _sfm_result(np.linalg.inv(world) @ scale_translations(gt, 1 / 0.5))
+    metrics, _ = trial_metrics(sample, est, alpha_s=0.2, ref_est=ref, alpha_g=0.5)
+    for name in ("rot_err", "trans_err_rel", "cammc_rel", "trans_err_abs", "cammc_abs", "trans_err_abs_gt"):
+        assert metrics[name] == pytest.approx(0.0, abs=1e-6), name
+    # A depth factor twice too large: relative metrics blind to it, both metric variants see |2 - 1| * Σ i/15 = 8.
+    metrics, _ = trial_metrics(sample, est, alpha_s=0.4, ref_est=ref, alpha_g=0.5)
+    assert metrics["trans_err_rel"] == pytest.approx(0.0, abs=1e-6)
+    assert metrics["trans_err_abs"] == pytest.approx(8.0, rel=1e-6)
+    assert metrics["trans_err_abs_gt"] == pytest.approx(8.0, rel=1e-6)
+    assert metrics["trans_err_abs_mean"] == pytest.approx(8.0 / 15, rel=1e-6)
+    extent = np.linalg.norm(gt[-1, :3, 3])
+    assert metrics["trans_err_m_gt"] == pytest.approx(8.0 * extent, rel=1e-6)
+    # No depth factor: only the relative metrics exist.
+    metrics, _ = trial_metrics(sample, est, alpha_s=math.nan, ref_est=ref, alpha_g=0.5)
+    assert math.isfinite(metrics["rot_err"]) and math.isnan(metrics["trans_err_abs"])
+    assert math.isnan(metrics["trans_err_abs_gt"])
