@@ -1,0 +1,198 @@
+"""`realcam generate`: image + metric camera trajectory -> video, preview video and a sidecar JSON."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+MODELS = ("256", "512", "tiny-256", "tiny-512")
+DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+
+MODES_HELP = (
+    "i2v (default); interp: --end-image conditions the last frame; loop: the start image also conditions the last "
+    "frame and the path is made to return to its start; continue: chain --segments clips along one trajectory "
+    "through one point cloud, each starting with --overlap frames of the previous. The released weights were "
+    "trained for i2v only: interp/loop use a conditioning layout they never saw (expect weak or no effect) and "
+    "continue relies on sampler-side pasting alone. See docs/modes.md."
+)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "generate",
+        help="generate a camera-controlled video from one image (metric trajectory)",
+        description="Generate a video from IMAGE (or the built-in --demo room) along a camera trajectory in metres. "
+        "Writes OUT (mp4), OUT.preview.mp4 (the rendered point-cloud preview) and OUT.json (settings, seed, "
+        "trajectory, versions, timings). Weights come from the cache (`realcam weights download`) or --checkpoint.",
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("image", nargs="?", help="input image (any PIL-readable file)")
+    source.add_argument("--demo", action="store_true", help="use the built-in demo room (exact depth, no depth net)")
+    path = parser.add_mutually_exclusive_group(required=True)
+    path.add_argument("--trajectory", help="trajectory file: realcam JSON, nerfstudio JSON or RealEstate10K txt")
+    path.add_argument("--preset", help="a metric preset name (see `realcam trajectory presets`)")
+    parser.add_argument("--distance", type=float, help="preset travel distance in metres")
+    parser.add_argument("--angle", type=float, help="preset angle in degrees")
+    parser.add_argument("--radius", type=float, help="preset orbit radius in metres")
+    parser.add_argument("--prompt", default="", help="text prompt")
+    parser.add_argument("--negative-prompt", default=None, help="negative prompt (default: the app's)")
+    parser.add_argument("--model", choices=MODELS, default="256", help="model variant (tiny-*: test sizes)")
+    parser.add_argument("--depth", choices=("indoor", "outdoor"), default="indoor", help="metric depth model")
+    parser.add_argument("--checkpoint", type=Path, help="a full RealCam-I2V state dict (.safetensors) to use instead")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=25, help="DDIM steps (default 25)")
+    parser.add_argument("--guidance", type=float, default=7.5, help="text+image CFG scale (1 = off)")
+    parser.add_argument("--camera-cfg", type=float, default=None, help="camera CFG scale (default off)")
+    parser.add_argument("--frame-stride", type=int, default=None, help="fs condition (default: the model's)")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply the metric translations (default 1.0)")
+    parser.add_argument("--no-noise-shaping", action="store_true", help="do not constrain the noise by the preview")
+    parser.add_argument("--shaping-t0", type=int, default=900, help="shape noise at steps with t >= this (900)")
+    parser.add_argument("--point-size", type=int, default=2, help="preview point size in pixels (2)")
+    parser.add_argument("--mode", choices=("i2v", "interp", "loop", "continue"), default="i2v", help=MODES_HELP)
+    parser.add_argument("--end-image", help="end image for --mode interp")
+    parser.add_argument("--segments", type=int, default=2, help="clips to chain in --mode continue (2)")
+    parser.add_argument("--overlap", type=int, default=4, help="frames shared by chained clips (4)")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    parser.add_argument("--dtype", choices=tuple(DTYPES), default=None, help="default fp16 on GPU, fp32 on CPU")
+    parser.add_argument("--max-batch", type=int, default=None, help="UNet batch limit (1 = CFG branches in turn)")
+    parser.add_argument("--fps", type=float, default=8.0, help="output video frame rate (8)")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="output .mp4")
+    parser.set_defaults(func=run)
+
+
+def _device_dtype(args: argparse.Namespace):
+    import torch
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    name = args.dtype or ("fp16" if device.startswith("cuda") else "fp32")
+    return device, getattr(torch, DTYPES[name])
+
+
+def build_pipeline(args: argparse.Namespace):
+    """The pipeline for --model/--checkpoint/--device/--dtype (fails fast when released weights are missing)."""
+    from realcam.pipeline.i2v import RealCamPipeline
+
+    device, dtype = _device_dtype(args)
+    if args.model.startswith("tiny-"):
+        if args.checkpoint is None:
+            raise ValueError("--model tiny-* needs --checkpoint (tiny models have no released weights)")
+        from realcam.checkpoints.load import load_state_dict_strict, read_state_dict
+        from realcam.models.realcam_i2v import RealCamI2V
+        from realcam.pipeline.tiny import tiny_config, tiny_tokenizer
+
+        network = RealCamI2V(tiny_config(args.model.removeprefix("tiny-")))
+        load_state_dict_strict(network, read_state_dict(args.checkpoint), what=str(args.checkpoint))
+        return RealCamPipeline(network, tiny_tokenizer(), device=device, dtype=dtype)
+    if args.checkpoint is not None:
+        from realcam.checkpoints import hub
+        from realcam.checkpoints.load import load_state_dict_strict, read_state_dict
+        from realcam.models.encoders.tokenizer import CLIPTokenizer
+        from realcam.models.realcam_i2v import RealCamI2V, RealCamI2VConfig
+
+        tokenizer_files = [hub.WEIGHT_FILES["clip-vocab"], hub.WEIGHT_FILES["clip-merges"]]
+        found = hub.require(tokenizer_files, model=args.model, depth=args.depth)
+        network = RealCamI2V(RealCamI2VConfig.preset(args.model, depth=args.depth))
+        load_state_dict_strict(network, read_state_dict(args.checkpoint), what=str(args.checkpoint))
+        tokenizer = CLIPTokenizer.from_files(found["clip-vocab"], found["clip-merges"])
+        return RealCamPipeline(network, tokenizer, device=device, dtype=dtype)
+    return RealCamPipeline.from_pretrained(args.model, args.depth, device=device, dtype=dtype)
+
+
+def settings_from_args(args: argparse.Namespace):
+    from realcam.pipeline.i2v import DEFAULT_NEGATIVE_PROMPT, GenerationSettings, ShapingSettings
+
+    return GenerationSettings(
+        prompt=args.prompt,
+        negative_prompt=DEFAULT_NEGATIVE_PROMPT if args.negative_prompt is None else args.negative_prompt,
+        steps=args.steps,
+        guidance_scale=args.guidance,
+        camera_cfg=args.camera_cfg,
+        seed=args.seed,
+        frame_stride=args.frame_stride,
+        translation_scale=args.scale,
+        shaping=ShapingSettings(enabled=not args.no_noise_shaping, t0=args.shaping_t0, point_size=args.point_size),
+        mode="i2v" if args.mode == "continue" else args.mode,
+        max_batch=args.max_batch,
+    )
+
+
+def _trajectory(args: argparse.Namespace):
+    if args.trajectory is not None:
+        if any(v is not None for v in (args.distance, args.angle, args.radius)):
+            raise ValueError("--distance/--angle/--radius apply to --preset only")
+        return args.trajectory
+    from realcam.trajectory import make_preset
+
+    return make_preset(args.preset, distance=args.distance, angle=args.angle, radius=args.radius)
+
+
+def run(args: argparse.Namespace) -> int:
+    import logging
+
+    from tqdm import tqdm
+
+    from realcam.io.sidecar import write_sidecar
+    from realcam.io.video import write_video
+
+    log = logging.getLogger("realcam.generate")
+    if args.mode == "interp" and not args.end_image:
+        raise ValueError("--mode interp needs --end-image")
+    if args.end_image and args.mode != "interp":
+        raise ValueError("--end-image is only used with --mode interp")
+    if args.output.suffix.lower() != ".mp4":
+        raise ValueError(f"--output must end in .mp4, got {args.output}")
+    start = time.perf_counter()
+    trajectory = _trajectory(args)
+    settings = settings_from_args(args)
+    pipe = build_pipeline(args)
+    load_s = time.perf_counter() - start
+    image, K, depth = _inputs(args, pipe)
+    bar = tqdm(total=settings.steps * (args.segments if args.mode == "continue" else 1), desc="denoise", unit="step")
+    try:
+        if args.mode == "continue":
+            from realcam.pipeline.modes import generate_long
+
+            long = generate_long(
+                pipe, image, trajectory, settings, segments=args.segments, overlap=args.overlap, K=K, depth=depth
+            )
+            bar.update(bar.total - bar.n)
+            frames, preview, metadata = long.frames, long.segments[0].preview, long.metadata
+        else:
+            end_image = args.end_image if args.mode == "interp" else None
+            result = pipe(
+                image, trajectory, settings, end_image=end_image, K=K, depth=depth, on_step_end=lambda _: bar.update()
+            )
+            frames, preview, metadata = result.frames, result.preview, result.metadata
+    finally:
+        bar.close()
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    write_video(args.output, frames, fps=args.fps)
+    preview_path = args.output.with_name(args.output.stem + ".preview.mp4")
+    write_video(preview_path, preview.rgb, fps=10)
+    record = {
+        "command": "generate",
+        "input": "demo" if args.demo else str(args.image),
+        "end_image": args.end_image,
+        "mode": args.mode,
+        "checkpoint": str(args.checkpoint) if args.checkpoint else None,
+        "preview": preview_path.name,
+        "video_fps": args.fps,
+        **metadata,
+        "load_s": round(load_s, 3),
+        "total_s": round(time.perf_counter() - start, 3),
+    }
+    sidecar = write_sidecar(args.output, record)
+    log.info("wrote %s (%d frames), %s and %s", args.output, frames.shape[0], preview_path.name, sidecar.name)
+    return 0
+
+
+def _inputs(args: argparse.Namespace, pipe):
+    """(image, K, depth) for the pipeline call: the demo room (exact depth and K) or the image file."""
+    if not args.demo:
+        return args.image, None, None
+    from realcam.scene.demo import demo_scene
+
+    H, W = pipe.model.config.pixel_hw
+    scene = demo_scene(H, W)
+    return scene.image, scene.K, scene.depth
