@@ -74,7 +74,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_source_args(manifest)
     manifest.add_argument("--out", required=True, help="manifest file (.jsonl)")
     manifest.add_argument("--captions", default=None, help="CameraCtrl <split>_captions.json (overrides metadata)")
-    manifest.add_argument("--scales", default=None, help="align-scale output folder: keep aligned clips, add scales")
+    manifest.add_argument(
+        "--scales",
+        default=None,
+        help="align-scale output folder (or the reference's per-frame scale .npz): keep aligned clips, add scales",
+    )
     manifest.add_argument("--quantile", type=float, default=0.02, help="scale filter quantile (default 0.02; 0: off)")
     manifest.add_argument("--min-frames", type=int, default=16, help="drop clips with fewer pose rows (default 16)")
     manifest.add_argument("--no-check-videos", action="store_true", help="skip counting each video's frames")
@@ -197,7 +201,7 @@ def run_align(args: argparse.Namespace) -> int:
 
 def run_manifest(args: argparse.Namespace) -> int:
     from realcam.data.manifest import build_records, with_scales, write_manifest
-    from realcam.data.realestate10k import read_captions
+    from realcam.data.realestate10k import read_captions, read_per_frame_scale_npz
     from realcam.data.scale_alignment import filter_by_quantiles, read_results
     from realcam.io.sidecar import write_sidecar
 
@@ -213,11 +217,15 @@ def run_manifest(args: argparse.Namespace) -> int:
     report: dict = {"command": "realcam data manifest", "metadata": args.metadata, "videos": args.videos}
     report["dropped_input"] = dropped
     if args.scales:
-        results = read_results(args.scales)
-        scales = {k: r.per_frame_scale for k, r in results.items() if r.status == "ok"}
-        missing = {r.clip_id: "not aligned yet" for r in records if r.clip_id not in results}
-        failed = {k: f"alignment failed: {results[k].reason}" for k in (r.clip_id for r in records) if k in results}
-        failed = {k: v for k, v in failed.items() if k not in scales}
+        if args.scales.endswith(".npz"):  # the reference's released per-frame scales
+            scales, failed = read_per_frame_scale_npz(args.scales), {}
+            missing = {r.clip_id: "not in the scale file" for r in records if r.clip_id not in scales}
+        else:
+            results = read_results(args.scales)
+            scales = {k: r.per_frame_scale for k, r in results.items() if r.status == "ok"}
+            missing = {r.clip_id: "not aligned yet" for r in records if r.clip_id not in results}
+            failed = {r.clip_id: f"alignment failed: {results[r.clip_id].reason}" for r in records}
+            failed = {k: v for k, v in failed.items() if k in results and k not in scales}
         mismatch = {
             r.clip_id: "scale length differs from pose rows"
             for r in records

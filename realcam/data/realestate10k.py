@@ -42,6 +42,7 @@ __all__ = [
     "read_captions",
     "read_metadata_dir",
     "read_metadata_file",
+    "read_per_frame_scale_npz",
     "read_pose_file",
     "read_test_metadata",
     "read_valid_list",
@@ -315,3 +316,56 @@ def read_test_metadata(path: str | os.PathLike) -> list[dict]:
             record["per_frame_scale"] = np.asarray(item["per_frame_scale"], dtype=np.float64).reshape(-1)
         records.append(record)
     return records
+
+
+_NUMPY_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+}
+
+
+def read_per_frame_scale_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The reference's `RealCam-I2V_<split>_per_frame_scale.npz`: `arr_0` is a pickled dict clip id -> (f,) scales.
+
+    The pickle is read with an unpickler that only accepts numpy arrays, dtypes and scalars inside plain containers,
+    so a crafted file cannot run code. Returns {clip_id: (f,) float64}.
+    """
+    import io
+    import pickle
+    import zipfile
+
+    from numpy.lib import format as npy_format
+
+    class _Unpickler(pickle.Unpickler):
+        def find_class(self, module: str, name: str):
+            if (module, name) not in _NUMPY_GLOBALS:
+                raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+            return super().find_class(module, name)
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such scale file")
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open("arr_0.npy") as handle:
+            version = npy_format.read_magic(handle)
+            read_header = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
+            _, _, dtype = read_header(handle)
+            if dtype != np.dtype(object):
+                raise InputError(f"{path}: arr_0 has dtype {dtype}; expected a pickled dict (object array)")
+            array = _Unpickler(io.BytesIO(handle.read())).load()
+    except (zipfile.BadZipFile, KeyError, pickle.UnpicklingError, ValueError, EOFError) as error:
+        raise InputError(f"{path}: not a per-frame scale npz ({error})") from None
+    data = array.item() if isinstance(array, np.ndarray) and array.shape == () else array
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: arr_0 holds {type(data).__name__}, expected a dict clip id -> scales")
+    out = {}
+    for clip_id, value in data.items():
+        scales = np.asarray(value, dtype=np.float64).reshape(-1)
+        if not (np.isfinite(scales).all() and (scales > 0).all()):
+            raise InputError(f"{path}: clip {clip_id}: scales must be finite and positive")
+        out[str(clip_id)] = scales
+    return out

@@ -222,3 +222,54 @@ def test_metadata_command_builds_layout_from_pose_files(folder, tmp_path):
     np.testing.assert_allclose(clip.poses.c2w, truth["clipB"][0].c2w, atol=1e-12)
     report = json.loads((tmp_path / "valid_metadata.json").read_text())
     assert report["skipped"]["short"] == "10 pose rows < 16" and "no video" in report["skipped"]["novideo"]
+
+
+def test_per_frame_scale_npz_reader_is_safe(tmp_path):
+    from collections import OrderedDict
+
+    from realcam.data.realestate10k import read_per_frame_scale_npz
+
+    np.savez(tmp_path / "s.npz", {"a": np.array([0.5, 0.6], dtype=np.float32), "b": [1.0, 2.0, 3.0]})
+    scales = read_per_frame_scale_npz(tmp_path / "s.npz")
+    np.testing.assert_allclose(scales["a"], [0.5, 0.6], rtol=1e-6)
+    np.testing.assert_array_equal(scales["b"], [1.0, 2.0, 3.0])
+    np.savez(tmp_path / "evil.npz", OrderedDict(a=1.0))  # any non-numpy global is refused
+    with pytest.raises(InputError, match="refusing to load collections.OrderedDict"):
+        read_per_frame_scale_npz(tmp_path / "evil.npz")
+
+
+def test_test_metadata_pth(tmp_path):
+    from realcam.data.realestate10k import read_test_metadata
+
+    w2c = torch.eye(4).repeat(3, 1, 1)
+    w2c[:, 0, 3] = torch.tensor([0.0, -1.0, -2.0])  # camera centres at x = 0, 1, 2
+    items = [
+        {"caption": "c", "video_path": "v/a.mp4", "camera_extrinsics": w2c,
+         "camera_intrinsics": torch.tensor([0.5, 0.8, 0.5, 0.5]), "per_frame_scale": torch.tensor([1.0, 2.0, 3.0])},
+        {"caption": "d", "video_path": "v/b.mp4", "camera_extrinsics": w2c, "camera_intrinsics": torch.eye(3)[None]},
+    ]  # fmt: skip
+    torch.save(items, tmp_path / "meta.pth")
+    records = read_test_metadata(tmp_path / "meta.pth")
+    np.testing.assert_allclose(records[0]["c2w"][:, 0, 3], [0.0, 1.0, 2.0])
+    np.testing.assert_allclose(records[0]["per_frame_scale"], [1, 2, 3])
+    assert records[0]["intrinsics_norm"].shape == (4,) and records[1]["K"].shape == (3, 3)
+    torch.save([{"caption": "c"}], tmp_path / "bad.pth")
+    with pytest.raises(InputError, match="missing keys camera_extrinsics, camera_intrinsics, video_path"):
+        read_test_metadata(tmp_path / "bad.pth")
+
+
+def test_manifest_command_with_reference_scale_npz(folder, tmp_path):
+    from realcam.cli.main import main
+
+    root, truth, _, _ = folder
+    np.savez(tmp_path / "scales.npz", {"clipA": truth["clipA"][1]})
+    out = tmp_path / "m.jsonl"
+    args = ["data", "manifest", "--metadata", str(root / "valid_metadata" / "train"), "--videos"]
+    args += [str(root / "video_clips" / "train"), "--scales", str(tmp_path / "scales.npz"), "--out", str(out)]
+    assert main(args) == 0
+    _, records = read_manifest(out)
+    assert [r.clip_id for r in records] == ["clipA"]
+    np.testing.assert_allclose(records[0].metric_scale, truth["clipA"][1])
+    report = json.loads((tmp_path / "m.json").read_text())
+    assert report["dropped_alignment"] == {"clipB": "not in the scale file"}
+    assert report["dropped_input"] == {"short": "10 pose rows < 16"}
