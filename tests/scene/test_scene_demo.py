@@ -62,3 +62,16 @@ def test_demo_image_has_many_sift_features():
 def test_demo_rejects_silly_sizes():
     with pytest.raises(ValueError, match="height"):
         demo_scene(4, 64)
+
+
+def test_identity_frame_of_the_demo_constrains_every_latent_cell():
+    from realcam.scene.masks import latent_mask
+
+    scene = demo_scene(64, 96)
+    cloud = depth_to_pointcloud(scene.image, scene.depth, scene.K, remove_outliers=False)
+    c2w = torch.eye(4).repeat(2, 1, 1)
+    c2w[1, 0, 3] = 0.4  # truck right: the right border opens up
+    result = render_points(cloud, c2w, scene.K, 64, 96, point_size=2)
+    mask = latent_mask(result.visible)
+    assert mask.coverage[0].item() == 1.0
+    assert mask.coverage[1].item() < 1.0

@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from realcam.scene.lift import depth_to_pointcloud
 from realcam.scene.pointcloud import PointCloud
@@ -223,3 +225,21 @@ def test_cuda_render_equals_cpu_render():
     gpu = render_points(cloud.to("cuda"), c2w, K, 64, 64)
     assert torch.equal(cpu.visible, gpu.visible.cpu())
     assert (cpu.rgb.int() - gpu.rgb.cpu().int()).abs().max() <= 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    fx=st.floats(5.0, 200.0),
+    fy=st.floats(5.0, 200.0),
+    cx=st.floats(0.0, 31.0),
+    cy=st.floats(0.0, 23.0),
+    z=st.floats(0.05, 50.0),
+)
+def test_point_on_the_optical_axis_renders_at_the_principal_point(fx, fy, cx, cy, z):
+    K = torch.tensor([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]], dtype=torch.float64)
+    cloud = PointCloud(torch.tensor([[0.0, 0.0, z]]), torch.ones(1, 3))
+    result = render_points(cloud, torch.eye(4)[None], K, 24, 32, point_size=1)
+    rows, cols = torch.nonzero(result.visible[0], as_tuple=True)
+    assert rows.tolist() == [math.ceil(torch.tensor(cy).float().item() - 0.5)]
+    assert cols.tolist() == [math.ceil(torch.tensor(cx).float().item() - 0.5)]
+    assert abs(float(result.depth[0, rows[0], cols[0]]) - z) <= 1e-6 * z
