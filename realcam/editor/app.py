@@ -124,7 +124,10 @@ class EditorApp:
             points, colors = points[keep], colors[keep]
         depth = scene.median_depth()
         self.frustum_scale = 0.12 * depth
-        api.add_point_cloud("/cloud", points.numpy(), colors.numpy(), point_size=0.006 * depth, point_shape="rounded")
+        # Points as large as a pixel's footprint at the far end of the scene, so surfaces look closed.
+        far = float(torch.quantile(scene.depth[scene.depth > 0].float()[:100_000], 0.9))
+        point_size = 1.5 * far / float(scene.K[1, 1])
+        api.add_point_cloud("/cloud", points.numpy(), colors.numpy(), point_size=point_size, point_shape="square")
         api.add_camera_frustum(
             "/input_camera",
             fov=math.radians(scene.fov_y_deg),
@@ -136,14 +139,19 @@ class EditorApp:
         # Metric grid on the floor: 0.1 m cells, 1 m sections; the floor is the lowest point (largest y).
         floor = float(torch.quantile(points[:, 1].float()[:50_000], 0.98)) if len(points) else 1.0
         extent = max(4.0, 2.5 * depth)
-        api.add_grid(
+        # Off by default: viser draws grids and lines over point clouds (the cloud does not occlude them), so an
+        # always-on floor grid shows through the walls. The scale bar below is always there.
+        self.grid = api.add_grid(
             "/grid",
             width=extent,
             height=extent,
             plane="xz",
             cell_size=0.1,
             section_size=1.0,
+            cell_color=(225, 225, 225),
+            section_color=(150, 150, 150),
             position=(0.0, floor, depth / 2),
+            visible=False,
         )
         bar = nice_length(depth / 2)
         start = np.array([-bar / 2, floor, 0.0])
@@ -181,6 +189,8 @@ class EditorApp:
         with gui.add_folder("Pivot"):
             self.pivot_text = gui.add_markdown("Pivot: none — click a point of the cloud")
             self.click_sets_pivot = gui.add_checkbox("Click sets pivot", initial_value=True)
+            show_grid = gui.add_checkbox("Metric grid (0.1 m / 1 m)", initial_value=False)
+            show_grid.on_update(lambda _e: setattr(self.grid, "visible", bool(show_grid.value)))
             look = gui.add_button("Look at pivot")
         with gui.add_folder("Presets"):
             self.preset_select = gui.add_dropdown("Preset", options=tuple(PRESETS), initial_value="dolly-forward")
@@ -220,7 +230,7 @@ class EditorApp:
             self.preview_image = gui.add_image(np.zeros((64, 64, 3), np.uint8), label="Preview")
             self.coverage_text = gui.add_markdown("")
         with gui.add_folder("File"):
-            default = self.config.output_dir / "trajectory.json"
+            default = Path(self.config.output_dir) / "trajectory.json"
             self.path_input = gui.add_text("Path", initial_value=str(default))
             self.format_input = gui.add_dropdown("Format", options=EXPORT_FORMATS, initial_value="realcam")
             file_buttons = gui.add_button_group("File", options=("Export", "Import", "Download"))

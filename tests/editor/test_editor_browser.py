@@ -32,7 +32,7 @@ pytestmark = [
 ]
 
 
-def wait_for(condition, timeout: float = 20.0, what: str = "condition") -> None:
+def wait_for(condition, timeout: float = 60.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
@@ -74,9 +74,10 @@ def page(demo_app):
 
     with sync_playwright() as playwright:  # playwright gives the browser a fresh temporary profile
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page = browser.new_page(viewport={"width": 1280, "height": 860})
+        page.set_default_timeout(60_000)  # generous: CI machines may be shared
         page.goto(demo_app.url)
-        page.get_by_role("button", name="Add keyframe").wait_for(timeout=30_000)
+        page.get_by_role("button", name="Add keyframe").wait_for(timeout=60_000)
         page.wait_for_timeout(2500)  # the canvas fades in after the GUI appears
         yield page
         browser.close()
