@@ -21,7 +21,12 @@ def _run(config, resume=None):
     model = make_model()
     accelerator = make_accelerator(config, cpu=True)
     result = train(
-        config, model, SyntheticClips(n=3), tokenizer=tiny_tokenizer(), collate_fn=collate, resume=resume,
+        config,
+        model,
+        SyntheticClips(n=3),
+        tokenizer=tiny_tokenizer(),
+        collate_fn=collate,
+        resume=resume,
         accelerator=accelerator,
     )
     return model, result

@@ -79,3 +79,35 @@ def small_config(output_dir, **loop) -> TrainConfig:
     )
     base.update(loop)
     return TrainConfig(model="tiny-256", output_dir=str(output_dir), loop=LoopConfig(**base))
+
+
+def make_manifest(root, clips: int = 2, num_frames: int = 12, height: int = 48, width: int = 80):
+    """A tiny RealEstate10K-layout folder (metadata + H.264 clips) and its metric manifest, through realcam.data.
+    Returns the manifest path."""
+    import numpy as np
+
+    from realcam.data.manifest import build_records, with_scales, write_manifest
+    from realcam.data.realestate10k import ClipMetadata, PoseRows, write_metadata_file
+    from realcam.io.video import write_video
+
+    rng = np.random.default_rng(0)
+    scales = {}
+    for k in range(clips):
+        clip_id, youtube_id = f"clip{k}", f"yt{k}"
+        c2w = np.tile(np.eye(4), (num_frames, 1, 1))
+        c2w[:, 2, 3] = 0.1 * np.arange(num_frames)
+        intr = np.tile([0.9, 0.9 * width / height, 0.5, 0.5], (num_frames, 1))
+        rows = PoseRows(np.arange(num_frames, dtype=np.int64) * 33_366, intr, c2w)
+        meta = ClipMetadata(clip_id, f"https://example.invalid/{youtube_id}", f"{youtube_id}/{clip_id}", "", rows)
+        write_metadata_file(root / "valid_metadata" / f"{clip_id}.txt", meta)
+        frames = rng.integers(0, 256, size=(num_frames, height, width, 3), dtype=np.uint8)
+        write_video(root / "video_clips" / youtube_id / f"{clip_id}.mp4", frames, fps=30)
+        scales[clip_id] = np.full(num_frames, 1.5)
+    records, dropped = build_records(
+        root / "valid_metadata",
+        root / "video_clips",
+        captions={f"clip{k}": f"a room {k}" for k in range(clips)},
+        min_frames=num_frames,
+    )
+    assert not dropped, dropped
+    return write_manifest(root / "train.jsonl", with_scales(records, scales), split="train")
