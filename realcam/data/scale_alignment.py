@@ -347,8 +347,9 @@ def _decide(
 
     n = int(measured_mask.sum())
     if n == 0:
-        why = "no 3D points triangulated" if obs.num_points == 0 else f"no frame has >= {options.min_points} "
-        why += "" if obs.num_points == 0 else f"consistent points ({obs.num_points} points in total)"
+        if obs.num_points == 0:
+            return result("failed", "no 3D points triangulated", None)
+        why = f"no frame has >= {options.min_points} consistent points ({obs.num_points} points triangulated)"
         return result("failed", why, None)
     if n < options.min_measured_fraction * f:
         return result("failed", f"only {n}/{f} frames measured (< {options.min_measured_fraction:.0%})", None)
