@@ -13,6 +13,7 @@ import math
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ import torch
 
 from realcam.editor.feedback import EditorScene, PathPreview, render_path_preview
 from realcam.editor.state import EditorState, Readouts, make_c2w
-from realcam.editor.worker import Job, Worker, check_generation_ready
+from realcam.editor.worker import GenerationOutput, GenerationRequest, Job, Worker, load_pipeline, run_generation
 from realcam.geometry.se3 import matrix_to_quat_wxyz, quat_wxyz_to_matrix
 
 logger = logging.getLogger(__name__)
@@ -71,7 +72,15 @@ def view_from_c2w(c2w: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
 class EditorApp:
     """The running editor: a viser server, the editor state and the worker. `stop()` shuts all three down."""
 
-    def __init__(self, scene: EditorScene, config: AppConfig = AppConfig(), state: EditorState | None = None) -> None:
+    def __init__(
+        self,
+        scene: EditorScene,
+        config: AppConfig = AppConfig(),
+        state: EditorState | None = None,
+        pipeline_factory: Callable[[], Any] | None = None,
+    ) -> None:
+        """`pipeline_factory()` builds the generation pipeline on first use (on the worker thread); the default loads
+        the released weights (`realcam.editor.worker.load_pipeline`)."""
         import viser
 
         self.scene = scene
@@ -79,6 +88,9 @@ class EditorApp:
         self.state = state if state is not None else new_state_for_scene(scene)
         self.worker = Worker()
         self.preview: PathPreview | None = None
+        self.generated: GenerationOutput | None = None
+        self._pipeline: Any = None
+        self._pipeline_factory = pipeline_factory or (lambda: load_pipeline(config.model))
         self.last_message = ""
         self.last_export: Path | None = None
         self.selected: int | None = None
@@ -226,6 +238,7 @@ class EditorApp:
             self.play_input = gui.add_checkbox("Play", initial_value=False)
             self.fly_input = gui.add_checkbox("Fly viewport", initial_value=False)
             self.mask_input = gui.add_checkbox("Show mask", initial_value=False)
+            self.result_input = gui.add_checkbox("Show generated video", initial_value=False, disabled=True)
             self.frame_input = gui.add_slider("Frame", min=0, max=self.state.num_frames - 1, step=1, initial_value=0)
             self.preview_image = gui.add_image(np.zeros((64, 64, 3), np.uint8), label="Preview")
             self.coverage_text = gui.add_markdown("")
@@ -236,6 +249,9 @@ class EditorApp:
             file_buttons = gui.add_button_group("File", options=("Export", "Import", "Download"))
             upload = gui.add_upload_button("Upload trajectory")
         with gui.add_folder("Generate"):
+            self.prompt_input = gui.add_text("Prompt", initial_value="")
+            self.seed_input = gui.add_number("Seed", initial_value=0, step=1)
+            self.steps_input = gui.add_number("DDIM steps", initial_value=25, min=1, max=250, step=1)
             generate = gui.add_button("Generate")
             self.progress = gui.add_progress_bar(0.0, visible=False)
             self.status_text = gui.add_markdown("")
@@ -263,6 +279,7 @@ class EditorApp:
         transform.on_click(self._on_transform)
         self.frame_input.on_update(lambda _e: self._show_frame())
         self.mask_input.on_update(lambda _e: self._show_frame())
+        self.result_input.on_update(lambda _e: self._show_frame())
         self.play_input.on_update(lambda _e: self._playing.set() if self.play_input.value else self._playing.clear())
         file_buttons.on_click(self._on_file_button)
         upload.on_upload(self._on_upload)
@@ -424,27 +441,51 @@ class EditorApp:
         self._select(0 if len(self.state) else None)
         self._say(f"imported `{Path(path).name}`: {len(self.state)} keyframes")
 
-    def generate(self) -> None:
-        """Queue a generation; without weights (or pipeline) say what to run, never fake a video."""
+    def generate(self) -> Job | None:
+        """Queue a generation of the current path on the worker; the video and its sidecar go to the output folder.
 
-        def run(progress: Any) -> Any:
-            readiness = check_generation_ready(self.config.model)
-            if not readiness.ready:
-                raise RuntimeError(readiness.message)
-            raise RuntimeError("generation from the editor needs realcam.pipeline; it is not wired in this build")
+        Without weights the status line says what to run; nothing is faked."""
+        try:
+            trajectory = self.state.trajectory()  # a snapshot: later edits do not change this job
+        except ValueError as error:
+            self._say(f"⚠ {error}")
+            return None
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        request = GenerationRequest(
+            image=self.scene.image,
+            depth=self.scene.depth,
+            K=self.scene.K,
+            trajectory=trajectory,
+            output=Path(self.config.output_dir) / f"realcam-{stamp}.mp4",
+            prompt=str(self.prompt_input.value),
+            seed=int(self.seed_input.value),
+            steps=int(self.steps_input.value),
+            fps=self.state.fps,
+        )
+
+        def run(progress: Any) -> GenerationOutput:
+            if self._pipeline is None:
+                progress(0.0, "loading the model …")
+                self._pipeline = self._pipeline_factory()
+            return run_generation(self._pipeline, request, progress)
+
+        def done(output: GenerationOutput) -> None:
+            self.generated = output
+            self.progress.visible = False
+            self.result_input.disabled = False
+            self.result_input.value = True
+            self._say(f"video saved to `{output.video}`")
+            self._show_frame()
+
+        def failed(error: BaseException) -> None:
+            self.progress.visible = False
+            self._say(f"⚠ {error}")
 
         self.progress.visible = True
         self.progress.value = 0.0
-        self._say("checking weights …")
-        self.worker.submit(
-            Job(
-                "generate",
-                run,
-                on_done=lambda result: self._say(f"video saved to `{result}`"),
-                on_error=lambda error: self._say(f"⚠ {error}"),
-                on_progress=lambda fraction, message: self._on_progress(fraction, message),
-                key="generate",
-            )
+        self._say("starting …")
+        return self.worker.submit(
+            Job("generate", run, on_done=done, on_error=failed, on_progress=self._on_progress, key="generate")
         )
 
     def _on_progress(self, fraction: float, message: str) -> None:
@@ -565,6 +606,10 @@ class EditorApp:
         if preview is None:
             return
         frame = int(self.frame_input.value)
+        if self.result_input.value and self.generated is not None:
+            self.preview_image.image = np.asarray(self.generated.frames[frame])
+            self.coverage_text.content = f"Frame {frame} of the generated video `{self.generated.video.name}`"
+            return
         rgb = preview.rgb[frame].numpy().copy()
         if self.mask_input.value:
             mask = preview.mask[frame].float()[None, None]

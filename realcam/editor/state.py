@@ -200,7 +200,9 @@ class EditorState:
         self.intrinsics = intrinsics
         self.num_frames = num_frames
         self.fps = fps
-        self._doc = doc if doc is not None else EditorDoc()
+        if doc is None:  # keys without their own FOV use the input camera's when it is known
+            doc = EditorDoc(default_fov_deg=intrinsics.fov_deg) if isinstance(intrinsics, Intrinsics) else EditorDoc()
+        self._doc = doc
         self._undo: list[HistoryEntry] = []
         self._redo: list[HistoryEntry] = []
         self._last_merge_key: str | None = None

@@ -13,6 +13,7 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -135,3 +136,76 @@ def check_generation_ready(model: str = "256", depth: str = "indoor") -> Generat
             False, "weights are present, but this build has no generation pipeline (realcam.pipeline.i2v)"
         )
     return GenerationReadiness(True, "ready", dict(paths))
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One "Generate" press: the photo, its metric depth and intrinsics, the edited path, and where the video goes.
+
+    Shapes: image (h w 3) uint8; depth (h w) metres for that image; K (3 3) pixels of (h, w).
+    """
+
+    image: Any
+    depth: Any
+    K: Any
+    trajectory: Any
+    output: Path
+    prompt: str = ""
+    seed: int = 0
+    steps: int = 25
+    fps: float = 8.0
+
+
+@dataclass(frozen=True)
+class GenerationOutput:
+    """The saved video, its sidecar and the frames. Shapes: frames (f H W 3) uint8."""
+
+    video: Path
+    sidecar: Path
+    frames: Any
+
+
+def load_pipeline(model: str = "256") -> Any:
+    """The released pipeline from the weights cache, on the GPU when there is one (fp16), else the CPU (fp32).
+
+    Raises RuntimeError with what to run when weights (or the pipeline) are missing."""
+    readiness = check_generation_ready(model)
+    if not readiness.ready:
+        raise RuntimeError(readiness.message)
+    import torch
+
+    from realcam.pipeline.i2v import RealCamPipeline
+
+    if torch.cuda.is_available():
+        return RealCamPipeline.from_pretrained(model, device="cuda", dtype=torch.float16)
+    return RealCamPipeline.from_pretrained(model)
+
+
+def run_generation(pipeline: Any, request: GenerationRequest, progress: Progress) -> GenerationOutput:
+    """Generate the clip for `request` with `pipeline` (a `RealCamPipeline`), then write the video and its sidecar.
+
+    The editor's depth map goes to the pipeline resized and cropped exactly like the image, so the video follows the
+    scene the path was drawn in (the pipeline's depth network is not run).
+    """
+    import torch
+
+    from realcam.geometry.intrinsics import resize_cover_crop
+    from realcam.io.sidecar import write_sidecar
+    from realcam.io.video import write_video
+    from realcam.pipeline.i2v import GenerationSettings
+
+    settings = GenerationSettings(prompt=request.prompt, seed=request.seed, steps=request.steps)
+    K = torch.as_tensor(request.K, dtype=torch.float64)
+    depth, _ = resize_cover_crop(
+        torch.as_tensor(request.depth, dtype=torch.float32)[None], K, pipeline.model.config.pixel_hw
+    )
+
+    def on_step(step: Any) -> None:
+        progress((step.i + 1) / settings.steps, f"denoising step {step.i + 1}/{settings.steps}")
+
+    progress(0.0, "preparing …")
+    result = pipeline(request.image, request.trajectory, settings, K=K.float(), depth=depth[0], on_step_end=on_step)
+    video = write_video(request.output, result.frames, fps=request.fps)
+    sidecar = write_sidecar(video, {"source": "realcam editor", "fps": request.fps, **result.metadata})
+    progress(1.0, f"saved {video.name}")
+    return GenerationOutput(video, sidecar, result.frames)

@@ -85,3 +85,27 @@ def test_cli_edit_errors(tmp_path, capsys, monkeypatch):
     assert main(["edit", str(tmp_path / "photo.png")]) == 1
     err = capsys.readouterr().err
     assert "realcam weights download" in err and "--depth" in err
+
+
+@pytest.mark.slow
+def test_generate_with_the_tiny_pipeline_saves_video_and_sidecar(wall_scene, tmp_path):
+    from realcam.io.video import read_video
+    from realcam.pipeline.i2v import RealCamPipeline
+    from realcam.pipeline.tiny import tiny_model, tiny_tokenizer
+
+    app = EditorApp(
+        wall_scene,
+        AppConfig(port=0, output_dir=tmp_path),
+        pipeline_factory=lambda: RealCamPipeline(tiny_model("256"), tiny_tokenizer()),
+    )
+    try:
+        app.apply_preset("dolly-forward", distance=0.3)
+        app.steps_input.value = 2
+        app.generate()
+        assert app.wait_idle(300.0)
+        assert app.generated is not None, app.last_message
+        assert app.generated.video.is_file() and app.generated.sidecar.is_file()
+        assert read_video(app.generated.video).shape == (16, 64, 64, 3)
+        assert "video saved" in app.last_message and app.result_input.value
+    finally:
+        app.stop()

@@ -370,3 +370,9 @@ def test_export_import_round_trip(tmp_path, fmt, suffix):
         assert len(other) == 16
         torch.testing.assert_close(other.trajectory().c2w(), expected, atol=1e-5, rtol=0)
     assert other.undo_labels == [f"import {path.name}"]
+
+
+def test_default_fov_is_the_input_cameras():
+    state = new_state(0.0)
+    assert state.doc.default_fov_deg == pytest.approx(2 * math.degrees(math.atan(160 / 256)))
+    assert EditorState(intrinsics=None).doc.default_fov_deg == 60.0
