@@ -33,6 +33,7 @@ _LOOP_FLAGS = (
     "validation_batches",
     "checkpoint_every",
     "keep_checkpoints",
+    "sample_every",
 )
 
 
@@ -70,6 +71,8 @@ def register(subparsers) -> None:
         kind = str if name == "mixed_precision" else int
         choices = ("no", "fp16", "bf16") if name == "mixed_precision" else None
         run.add_argument(f"--{name.replace('_', '-')}", type=kind, choices=choices, default=None)
+    run.add_argument("--sample-clips", type=int, default=2, help="validation clips sampled every --sample-every")
+    run.add_argument("--sample-steps", type=int, default=25, help="DDIM steps of the validation samples (25)")
     run.add_argument("--print-config", action="store_true", help="print the resolved config as JSON and exit")
     parser.set_defaults(func=run_train)
 
@@ -123,6 +126,15 @@ def run_train(args: argparse.Namespace) -> int:
             require_scale=require_scale,
             **common,
         )
+    sample = None
+    if config.loop.sample_every:
+        if val_set is None:
+            raise ValueError("--sample-every needs --val-manifest (the clips to sample)")
+        from realcam.pipeline.sampling import SamplerSettings
+        from realcam.train.validation import make_sample_hook
+
+        settings = SamplerSettings(steps=args.sample_steps)
+        sample = make_sample_hook(val_set, collate, tokenizer, clips=args.sample_clips, settings=settings)
     if accelerator.is_main_process:
         log.info(
             "training %s on %d clips: %d process(es) (%s), batch %d x accumulation %d, %d steps -> %s",
@@ -143,6 +155,7 @@ def run_train(args: argparse.Namespace) -> int:
         collate_fn=collate,
         val_set=val_set,
         resume=args.resume,
+        sample=sample,
         accelerator=accelerator,
     )
     if accelerator.is_main_process:

@@ -133,7 +133,7 @@ def train(
     rank = accelerator.process_index
     # Reference: seed + global rank. The generator feeds every draw of the step; the global RNG (seeded the same way)
     # only drives the frozen UNet's dropout layers, which draw from it inside torch.
-    generator = torch.Generator().manual_seed(loop.seed + rank)
+    generator = torch.Generator(device=accelerator.device).manual_seed(loop.seed + rank)
     torch.manual_seed(loop.seed + rank)
 
     resume_dir = _resolve_resume(resume, out)
@@ -224,7 +224,8 @@ def validation_loss(module, val_loader, accelerator, config: TrainConfig) -> flo
     dropout on (as the reference's shared step) and frozen dropout layers off, from a fixed seed; averaged over
     processes."""
     inner = accelerator.unwrap_model(module).model
-    generator = torch.Generator().manual_seed(config.loop.seed + _VALIDATION_SEED_OFFSET + accelerator.process_index)
+    seed = config.loop.seed + _VALIDATION_SEED_OFFSET + accelerator.process_index
+    generator = torch.Generator(device=accelerator.device).manual_seed(seed)
     set_train_mode(inner, False)
     total, count = torch.zeros((), device=accelerator.device), torch.zeros((), device=accelerator.device)
     try:

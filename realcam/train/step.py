@@ -187,6 +187,7 @@ def training_step(
     Batch (the `realcam.data` collate): video (b 3 f H W) in [-1, 1]; caption list of b str; rel_c2w (b f 4 4) metric
     OpenCV c2w (re-made relative to the condition frame here); K (b f 3 3) pixels of H x W; cond_index (b,) int; fs (b,)
     int (frame stride for the 256 model, fps for the 512 model).
+    `generator` must live on the model's device (the VAE sample and the epipolar perturbation draw there).
     Draw order from `generator`: VAE posterior noise, dropout r, epipolar perturbation, t, eps.
     """
     from realcam.pipeline.conditioning import (
@@ -201,6 +202,10 @@ def training_step(
 
     _check_batch(batch)
     device = next(model.unet.parameters()).device
+    if generator.device.type != device.type:
+        raise ValueError(
+            f"generator is on {generator.device} but the model on {device}; create it on the model's device"
+        )
     video = batch["video"].to(device=device, dtype=torch.float32)
     b, _, f, height, width = video.shape
     cond_index = torch.as_tensor(batch["cond_index"], dtype=torch.long).to(device)

@@ -30,6 +30,9 @@ def test_flags_override_the_released_recipe(tmp_path):
         resolve_config(args)
 
 
+SAMPLE = ("--sample-every", "1", "--sample-clips", "1", "--sample-steps", "2")
+
+
 def _reset_accelerate():
     from accelerate.state import AcceleratorState
 
@@ -49,7 +52,12 @@ def test_cli_tiny_run_with_validation(tmp_path, capsys):
     _reset_accelerate()
     manifest = make_manifest(tmp_path / "data")
     out = tmp_path / "run"
-    assert main(_args(manifest, out, "--max-steps", "1", "--validate-every", "1", "--val-manifest", str(manifest))) == 0
+    assert (
+        main(
+            _args(manifest, out, "--max-steps", "1", "--validate-every", "1", "--val-manifest", str(manifest), *SAMPLE)
+        )
+        == 0
+    )
     assert "step 1: loss" in capsys.readouterr().out
     records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if "loss" in r] == [1]
@@ -59,6 +67,7 @@ def test_cli_tiny_run_with_validation(tmp_path, capsys):
     assert addon and all(
         k.startswith("pose_encoder.") or ".epipolar." in k or ".pluker_projection." in k for k in addon
     )
+    assert (out / "samples" / "step-0000001" / "clip0.mp4").is_file()
     sidecar = json.loads((out / "camera_plugin.json").read_text())
     assert sidecar["step"] == 1 and sidecar["config"]["model"] == "tiny-256"
 
