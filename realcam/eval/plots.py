@@ -26,9 +26,10 @@ class PlotEntry:
 
 
 def best_and_worst(rows: Sequence, records: Sequence, samples: Mapping[str, object], count: int = 2) -> list[PlotEntry]:
-    """Up to `count` best and `count` worst successful samples by RotErr, each with its first successful trial."""
-    usable = [r for r in rows if r.status == "ok" and math.isfinite(r.metrics["rot_err"])]
-    scored = sorted(usable, key=lambda r: r.metrics["rot_err"])
+    """Up to `count` best and `count` worst successful samples by CamMC_rel (rotation and translation together),
+    each drawn with its first successful trial."""
+    usable = [r for r in rows if r.status == "ok" and math.isfinite(r.metrics["cammc_rel"])]
+    scored = sorted(usable, key=lambda r: r.metrics["cammc_rel"])
     if not scored:
         return []
     chosen = [("best", r) for r in scored[:count]]
@@ -59,6 +60,17 @@ def _normalised_positions(c2w: np.ndarray) -> np.ndarray:
     return rel[:, :3, 3] / extent if extent > 0 else rel[:, :3, 3]
 
 
+def _equal_axes(axes, positions: np.ndarray) -> None:
+    """Same scale on all three axes (plot coordinates x, z, -y), so shapes are not distorted."""
+    plotted = np.stack([positions[:, 0], positions[:, 2], -positions[:, 1]], axis=1)
+    centre = (plotted.max(axis=0) + plotted.min(axis=0)) / 2
+    half = max(float((plotted.max(axis=0) - plotted.min(axis=0)).max()) / 2, 0.1) * 1.1
+    axes.set_xlim(centre[0] - half, centre[0] + half)
+    axes.set_ylim(centre[1] - half, centre[1] + half)
+    axes.set_zlim(centre[2] - half, centre[2] + half)
+    axes.set_box_aspect((1, 1, 1))
+
+
 def plot_trajectories(entries: Sequence[PlotEntry], path: str | Path) -> None:
     """One 3D panel per entry: ground truth (black) and estimate (red) camera centres with viewing directions."""
     import matplotlib
@@ -83,6 +95,7 @@ def plot_trajectories(entries: Sequence[PlotEntry], path: str | Path) -> None:
             f"{entry.label}: {entry.name}\nRotErr {entry.rot_err:.3f} rad, TransErr_rel {entry.trans_err_rel:.3f}",
             fontsize=8,
         )
+        _equal_axes(axes, np.concatenate([_normalised_positions(entry.gt_c2w), _normalised_positions(entry.est_c2w)]))
         axes.set_xlabel("x (right)")
         axes.set_ylabel("z (forward)")
         axes.set_zlabel("-y (up)")
