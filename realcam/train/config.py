@@ -52,7 +52,7 @@ class LoopConfig:
         num_workers: DataLoader workers per process.
         log_every: optimiser steps between loss logs.
         validate_every: optimiser steps between validation (0: never).
-        validation_batches: micro-batches of the validation set evaluated each time.
+        validation_batches: validation micro-batches evaluated each time, all processes together (reference: 256).
         sample_every: optimiser steps between validation videos (0: never; needs a sampler).
         checkpoint_every: optimiser steps between checkpoints (a final one is always written).
         keep_checkpoints: how many resume checkpoints to keep (0: all).

@@ -65,6 +65,8 @@ def make_accelerator(config: TrainConfig, *, cpu: bool = False):
     from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration
 
     loop = config.loop
+    if loop.mixed_precision == "fp16" and (cpu or not torch.cuda.is_available()):
+        raise ValueError("mixed_precision 'fp16' needs a CUDA device; use 'no' or 'bf16' on the CPU")
     tensorboard_dir = str(Path(config.output_dir) / "tensorboard")
     project = ProjectConfiguration(project_dir=config.output_dir, logging_dir=tensorboard_dir)
     return Accelerator(
@@ -220,9 +222,9 @@ def train(
 
 
 def validation_loss(module, val_loader, accelerator, config: TrainConfig) -> float:
-    """Mean training loss over the first `loop.validation_batches` validation micro-batches, with the classifier-free
-    dropout on (as the reference's shared step) and frozen dropout layers off, from a fixed seed; averaged over
-    processes."""
+    """Mean training loss over the first `loop.validation_batches` validation micro-batches of all processes
+    together, with the classifier-free dropout on (as the reference's shared step) and the frozen dropout layers off,
+    from a fixed seed."""
     inner = accelerator.unwrap_model(module).model
     seed = config.loop.seed + _VALIDATION_SEED_OFFSET + accelerator.process_index
     generator = torch.Generator(device=accelerator.device).manual_seed(seed)
@@ -230,8 +232,10 @@ def validation_loss(module, val_loader, accelerator, config: TrainConfig) -> flo
     total, count = torch.zeros((), device=accelerator.device), torch.zeros((), device=accelerator.device)
     try:
         with torch.no_grad():
+            # The prepared loader shards the set over processes; together they evaluate `validation_batches`.
+            per_process = math.ceil(config.loop.validation_batches / accelerator.num_processes)
             for index, batch in enumerate(val_loader):
-                if index >= config.loop.validation_batches:
+                if index >= per_process:
                     break
                 total += module(batch, generator).detach().float()
                 count += 1
