@@ -78,3 +78,33 @@ def test_same_seed_is_reproducible_and_seeds_differ():
     a, b, c = (estimate_poses(frames, K, seed=s) for s in (0, 0, 1))
     np.testing.assert_array_equal(a.c2w, b.c2w)
     assert not np.array_equal(a.c2w, c.c2w)
+
+
+@pytest.mark.slow
+def test_reference_layout_with_gt_video(tmp_path):
+    """samples/ + gt_video/ + camera_data/: the reference's metric reference (SfM of the GT video x its depth
+    factor) is computed; with the GT video identical to the sample and one seed, both reconstructions coincide."""
+    from realcam.scene.demo import demo_scene
+    from realcam.scene.lift import depth_to_pointcloud
+    from realcam.scene.render import render_points
+    from realcam.trajectory.presets import make_preset
+
+    scene = demo_scene(H, W)
+    cloud = depth_to_pointcloud(scene.image, scene.depth, scene.K)
+    c2w = make_preset("orbit-left", angle=20.0).sample(16).c2w
+    frames = render_points(cloud, c2w.float(), scene.K, H, W, point_size=2).rgb.numpy()
+    for folder in ("samples", "gt_video", "camera_data"):
+        (tmp_path / folder).mkdir()
+    write_video(tmp_path / "samples" / "gs0_idx0.mp4", frames, fps=10, crf=10)
+    write_video(tmp_path / "gt_video" / "gs0_idx0.mp4", frames, fps=10, crf=10)
+    K = scene.K.double().numpy()
+    w2c = np.linalg.inv(c2w.numpy())
+    rows = [[K[0, 0], K[1, 1], K[0, 2], K[1, 2], 0, 0, *w2c[i, :3].reshape(-1)] for i in range(16)]
+    (tmp_path / "camera_data" / "gs0_idx0.txt").write_text("\n".join(" ".join(f"{v:.10g}" for v in r) for r in rows))
+    samples = discover_samples(tmp_path, gt_metric=True)
+    depth = eval_room.DemoSceneDepth(H, W)
+    (record,) = run_trials(samples, tmp_path / "eval", config=HarnessConfig(trials=1), depth_factory=depth)
+    assert record.ok and record.info["gt_video_reason"] is None
+    assert record.metrics["trans_err_abs"] == pytest.approx(0.0, abs=1e-9)
+    assert record.metrics["cammc_abs"] == pytest.approx(0.0, abs=1e-9)
+    assert record.metrics["rot_err"] < 0.15 and record.metrics["trans_err_abs_gt"] < 0.7
