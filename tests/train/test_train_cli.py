@@ -83,3 +83,39 @@ def test_cli_resume_latest(tmp_path, capsys):
     records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if "loss" in r] == [1, 2]
     assert [p.name for p in sorted((out / "checkpoints").iterdir())] == ["step-0000001", "step-0000002"]
+
+
+def test_fp16_on_cpu_is_refused(tmp_path):
+    from realcam.train.config import TrainConfig
+    from realcam.train.loop import make_accelerator
+
+    with pytest.raises(ValueError, match="fp16"):
+        make_accelerator(TrainConfig(output_dir=str(tmp_path)), cpu=True)
+
+
+@pytest.mark.parametrize("variant", ["256", "512"])
+def test_base_loads_strictly_except_the_plugin(variant):
+    import torch
+    from train_synthetic import make_model
+
+    from realcam.checkpoints.keys import DC_BASE, is_camera_key, source_of
+    from realcam.cli.train import load_base_for_training
+    from realcam.errors import CheckpointMismatchError
+
+    donor, model = make_model(variant, seed=1), make_model(variant, seed=2)
+    base = {k: v for k, v in donor.state_dict().items() if source_of(k) == DC_BASE}
+    if variant == "512":
+        base["betas"] = torch.zeros_like(base["betas"])  # a stale schedule in the file is recomputed (ZTSNR)
+    camera_before = {k: v.clone() for k, v in model.state_dict().items() if is_camera_key(k)}
+    load_base_for_training(model, base, what="base")
+    state = model.state_dict()
+    for key, value in state.items():
+        if is_camera_key(key):
+            assert torch.equal(value, camera_before[key]), key
+        elif key == "betas" and variant == "512":
+            torch.testing.assert_close(value, model.config.schedule().reference_buffers()["betas"])
+        else:
+            assert torch.equal(value, base[key]), key
+    del base[next(k for k in base if k.startswith("model.diffusion_model."))]
+    with pytest.raises(CheckpointMismatchError, match="1 missing"):
+        load_base_for_training(model, base, what="base")
