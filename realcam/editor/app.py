@@ -32,6 +32,7 @@ KEY_COLOR = (255, 140, 0)
 SELECTED_COLOR = (220, 30, 60)
 PATH_COLOR = (30, 110, 255)
 INPUT_COLOR = (40, 40, 40)
+NO_PIVOT_TEXT = "Pivot: none — tick *Click sets pivot*, then click a point of the cloud"
 EXPORT_FORMATS = ("realcam", "re10k", "nerfstudio")
 EXPORT_SUFFIX = {"realcam": ".json", "re10k": ".txt", "nerfstudio": ".json"}
 
@@ -199,11 +200,12 @@ class EditorApp:
             self.own_fov = gui.add_checkbox("Own FOV", initial_value=False)
             self.fov_input = gui.add_slider("FOV (°)", min=10.0, max=120.0, step=0.5, initial_value=60.0)
         with gui.add_folder("Pivot"):
-            self.pivot_text = gui.add_markdown("Pivot: none — click a point of the cloud")
-            self.click_sets_pivot = gui.add_checkbox("Click sets pivot", initial_value=True)
+            self.pivot_text = gui.add_markdown(NO_PIVOT_TEXT)
+            # Off by default: a click that selects a keyframe frustum also reaches the scene's click handler.
+            self.click_sets_pivot = gui.add_checkbox("Click sets pivot", initial_value=False)
             show_grid = gui.add_checkbox("Metric grid (0.1 m / 1 m)", initial_value=False)
             show_grid.on_update(lambda _e: setattr(self.grid, "visible", bool(show_grid.value)))
-            look = gui.add_button("Look at pivot")
+            pivot_buttons = gui.add_button_group("Pivot", options=("Look at pivot", "Clear pivot"))
         with gui.add_folder("Presets"):
             self.preset_select = gui.add_dropdown("Preset", options=tuple(PRESETS), initial_value="dolly-forward")
             self.preset_text = gui.add_markdown("")
@@ -265,7 +267,13 @@ class EditorApp:
         self.rotation_input.on_update(self._on_numeric)
         self.own_fov.on_update(self._on_fov)
         self.fov_input.on_update(self._on_fov)
-        look.on_click(lambda _e: self._guarded(self.state.look_at_pivot))
+        pivot_buttons.on_click(
+            lambda e: (
+                self._guarded(self.state.look_at_pivot)
+                if e.target.value == "Look at pivot"
+                else self._guarded(self.state.set_pivot, None)
+            )
+        )
         apply_preset.on_click(
             lambda _e: self._guarded(self.apply_preset, self.preset_select.value, **self._preset_values())
         )
@@ -542,7 +550,9 @@ class EditorApp:
         self.pivot_handle.visible = pivot is not None
         if pivot is not None:
             self.pivot_handle.position = pivot
-            self.pivot_text.content = f"Pivot: ({pivot[0]:.2f}, {pivot[1]:.2f}, {pivot[2]:.2f}) m"
+            self.pivot_text.content = f"Pivot: ({pivot[0]:.2f}, {pivot[1]:.2f}, {pivot[2]:.2f}) m — the path orbits it"
+        else:
+            self.pivot_text.content = NO_PIVOT_TEXT
 
     def _sync_widgets(self) -> None:
         options = tuple(str(i) for i in range(len(self.state))) or ("none",)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -109,3 +111,16 @@ def test_generate_with_the_tiny_pipeline_saves_video_and_sidecar(wall_scene, tmp
         assert "video saved" in app.last_message and app.result_input.value
     finally:
         app.stop()
+
+
+def test_playback_steps_through_frames(app):
+    app.apply_preset("truck-right", distance=0.2)
+    assert app.wait_idle(60.0)
+    start = int(app.frame_input.value)
+    app.play_input.value = True
+    deadline = time.monotonic() + 10.0
+    while int(app.frame_input.value) == start and time.monotonic() < deadline:
+        time.sleep(0.05)
+    app.play_input.value = False
+    assert int(app.frame_input.value) != start
+    assert app.preview_image.image.shape[:2] == app.preview.rgb.shape[1:3]
