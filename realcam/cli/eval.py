@@ -36,9 +36,10 @@ def _register_camera(commands: argparse._SubParsersAction) -> None:
         "--depth-weights",
         type=Path,
         default=None,
-        help="Depth-Anything-V2 ViT-L metric (Hypersim) .pth for the metric-scale metrics; without it only the "
-        "relative-scale metrics are computed",
+        help="Depth-Anything-V2 ViT-L metric (Hypersim) .pth for the metric-scale metrics (default: the copy in "
+        "realcam's weights cache, if any)",
     )
+    camera.add_argument("--no-depth", action="store_true", help="skip the depth model: relative-scale metrics only")
     camera.add_argument("--device", default="cpu", help="device of the depth model (default cpu)")
     camera.add_argument(
         "--gt-metric",
@@ -100,9 +101,12 @@ def run_camera(args: argparse.Namespace) -> int:
         names = {s.name for s in samples}
         records = [r for r in load_records(out) if r.name in names and r.trial < config.trials]
     else:
-        factory = DepthAnythingFactory(str(args.depth_weights), args.device) if args.depth_weights else None
+        weights = None if args.no_depth else (args.depth_weights or _cached_depth_weights())
+        factory = DepthAnythingFactory(str(weights), args.device) if weights else None
         if factory is None:
-            logger.info("no --depth-weights: metric-scale metrics (*_abs, *_abs_gt) are skipped")
+            logger.info("no depth model: the metric-scale metrics (*_abs, *_abs_gt) are skipped")
+        else:
+            logger.info("metric factor from %s", weights)
         with tqdm(total=len(samples), desc="samples", unit="video") as bar:
             records = run_trials(
                 samples, out, config=config, depth_factory=factory, shard=shard, on_sample_done=lambda _: bar.update()
@@ -110,6 +114,12 @@ def run_camera(args: argparse.Namespace) -> int:
     summary = write_reports(records, samples, out, config, shard=shard, baseline_rot_err=baseline)
     _print_camera_summary(summary, out)
     return 0
+
+
+def _cached_depth_weights() -> Path | None:
+    from realcam.checkpoints.hub import WEIGHT_FILES, locate
+
+    return locate(WEIGHT_FILES["depth-indoor"])
 
 
 def _print_camera_summary(summary: dict, out: Path) -> None:

@@ -17,14 +17,14 @@ def test_eval_camera_cli_counts_a_blank_video_and_writes_reports(tmp_path, capsy
         write_video(tmp_path / f"{name}.mp4", np.full((16, 96, 96, 3), 70, np.uint8), fps=10)
         (tmp_path / f"{name}.json").write_text(json.dumps({"camera": {"c2w": c2w.tolist(), "K": K.tolist()}}))
     out = tmp_path / "report"
-    assert main(["eval", "camera", str(tmp_path), "--trials", "1", "--shard", "1/2", "-o", str(out)]) == 0
+    assert main(["eval", "camera", str(tmp_path), "--trials", "1", "--shard", "1/2", "--no-depth", "-o", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "1 samples, 1 trials" in printed and "sample failure rate 100.0%" in printed
     summary = json.loads((out / "summary.shard-1-of-2.json").read_text())
     assert summary["failure_reasons"] == {"no reconstruction": 1}
     assert (out / "trials.shard-1-of-2.jsonl").exists() and (out / "per_sample.shard-1-of-2.csv").exists()
     # The other shard, then one report over both shards' records.
-    assert main(["eval", "camera", str(tmp_path), "--trials", "1", "--shard", "0/2", "-o", str(out)]) == 0
+    assert main(["eval", "camera", str(tmp_path), "--trials", "1", "--shard", "0/2", "--no-depth", "-o", str(out)]) == 0
     assert main(["eval", "camera", str(tmp_path), "--trials", "1", "--report-only", "-o", str(out)]) == 0
     assert json.loads((out / "summary.json").read_text())["samples"] == 2
 
