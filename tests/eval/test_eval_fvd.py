@@ -160,3 +160,21 @@ def test_torchscript_detector_end_to_end(video_dirs, tmp_path):
     assert result.variant == "stylegan" and result.embedding_dim == 5
     assert math.isfinite(result.fvd) and result.fvd > 0
     assert compute_fvd(video_dirs / "fake", video_dirs / "fake", detector).fvd == pytest.approx(0.0, abs=1e-9)
+
+
+@pytest.mark.weights
+@pytest.mark.parametrize("variable,variant", [("REALCAM_I3D_400", "videogpt"), ("REALCAM_I3D_TORCHSCRIPT", "stylegan")])
+def test_released_detectors(variable, variant):
+    """The public detector files, when the user points at them (env REALCAM_I3D_400 / REALCAM_I3D_TORCHSCRIPT)."""
+    import os
+
+    path = os.environ.get(variable)
+    if not path:
+        pytest.skip(f"set {variable} to the public detector file to run this test")
+    detector = load_detector(path)
+    assert detector.variant == variant
+    videos = torch.from_numpy(np.random.default_rng(0).integers(0, 256, size=(2, 16, 64, 64, 3), dtype=np.uint8))
+    features = detector.embed(videos)
+    assert features.shape[0] == 2 and np.isfinite(features).all()
+    if variant == "videogpt":
+        assert features.shape[1] == 400
