@@ -28,7 +28,10 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free port)")
     parser.add_argument("--open", action="store_true", help="open the editor in the default browser")
     parser.add_argument(
-        "--output-dir", type=Path, default=Path("realcam-editor"), help="where exports go (default ./realcam-editor)"
+        "--output-dir",
+        type=Path,
+        default=Path("realcam-editor"),
+        help="where exports and generated videos go (default ./realcam-editor)",
     )
     parser.add_argument("--trajectory", type=Path, default=None, help="start from this trajectory file")
     parser.add_argument("--model", choices=("256", "512"), default="256", help="model variant for Generate")
