@@ -93,8 +93,8 @@ def test_fp16_on_cpu_is_refused(tmp_path):
         make_accelerator(TrainConfig(output_dir=str(tmp_path)), cpu=True)
 
 
-@pytest.mark.parametrize("variant", ["256", "512"])
-def test_base_loads_strictly_except_the_plugin(variant):
+def test_base_loads_strictly_except_the_plugin():
+    variant = "512"
     import torch
     from train_synthetic import make_model
 
@@ -102,17 +102,19 @@ def test_base_loads_strictly_except_the_plugin(variant):
     from realcam.cli.train import load_base_for_training
     from realcam.errors import CheckpointMismatchError
 
-    donor, model = make_model(variant, seed=1), make_model(variant, seed=2)
+    donor, model = make_model(variant), make_model(variant)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.mul_(0.5)
     base = {k: v for k, v in donor.state_dict().items() if source_of(k) == DC_BASE}
-    if variant == "512":
-        base["betas"] = torch.zeros_like(base["betas"])  # a stale schedule in the file is recomputed (ZTSNR)
+    base["betas"] = torch.zeros_like(base["betas"])  # a stale schedule in the file is recomputed (ZTSNR)
     camera_before = {k: v.clone() for k, v in model.state_dict().items() if is_camera_key(k)}
     load_base_for_training(model, base, what="base")
     state = model.state_dict()
     for key, value in state.items():
         if is_camera_key(key):
             assert torch.equal(value, camera_before[key]), key
-        elif key == "betas" and variant == "512":
+        elif key == "betas":
             torch.testing.assert_close(value, model.config.schedule().reference_buffers()["betas"])
         else:
             assert torch.equal(value, base[key]), key
