@@ -242,14 +242,12 @@ def evaluate_sample(
         else:
             ref_est = None
             if gt_frames is not None:
-                ref_est, _ = _estimate(gt_frames, sample, trial, config)
+                ref_est, info["gt_video_reason"] = _estimate(gt_frames, sample, trial, config)
             alpha_s, alpha_g = _alpha(est, depth_s), (_alpha(ref_est, depth_g) if ref_est is not None else math.nan)
             metrics, extra = trial_metrics(
                 sample, est, alpha_s=alpha_s, ref_est=ref_est, alpha_g=alpha_g, options=config.metric
             )
             info.update(extra, alpha_s=alpha_s, alpha_g=alpha_g)
-            if ref_est is not None:
-                info["gt_video_reason"] = ref_est.failure_reason()
         records.append(
             TrialRecord(
                 name=sample.name,
