@@ -20,21 +20,22 @@ import logging
 
 log = logging.getLogger(__name__)
 
-# Command-line knobs -> (config section, field).
-_LOOP_FLAGS = (
-    "max_steps",
-    "batch_size",
-    "grad_accum",
-    "mixed_precision",
-    "seed",
-    "num_workers",
-    "log_every",
-    "validate_every",
-    "validation_batches",
-    "checkpoint_every",
-    "keep_checkpoints",
-    "sample_every",
-)
+# Command-line knobs of LoopConfig, with their help (defaults: the released recipe).
+_LOOP_HELP = {
+    "max_steps": "optimiser steps (default 50000)",
+    "batch_size": "clips per process per micro-batch (default 1)",
+    "grad_accum": "micro-batches per optimiser step (default 8)",
+    "mixed_precision": "autocast precision (default fp16; CPU: no or bf16)",
+    "seed": "base seed; process k uses seed + k (default 20230211)",
+    "num_workers": "DataLoader workers per process (default 2)",
+    "log_every": "steps between loss log lines (default 50)",
+    "validate_every": "steps between validation losses (default 2000; 0 off)",
+    "validation_batches": "validation clips per validation, all processes together (default 256)",
+    "checkpoint_every": "steps between resume checkpoints (default 50000; the end always gets one)",
+    "keep_checkpoints": "keep only the newest N checkpoints (default 0: all)",
+    "sample_every": "steps between validation videos (default 0: off; needs --val-manifest)",
+}
+_LOOP_FLAGS = tuple(_LOOP_HELP)
 
 
 def register(subparsers) -> None:
@@ -70,7 +71,7 @@ def register(subparsers) -> None:
     for name in _LOOP_FLAGS:
         kind = str if name == "mixed_precision" else int
         choices = ("no", "fp16", "bf16") if name == "mixed_precision" else None
-        run.add_argument(f"--{name.replace('_', '-')}", type=kind, choices=choices, default=None)
+        run.add_argument(f"--{name.replace('_', '-')}", type=kind, choices=choices, default=None, help=_LOOP_HELP[name])
     run.add_argument("--sample-clips", type=int, default=2, help="validation clips sampled every --sample-every")
     run.add_argument("--sample-steps", type=int, default=25, help="DDIM steps of the validation samples (25)")
     run.add_argument("--print-config", action="store_true", help="print the resolved config as JSON and exit")
