@@ -44,7 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="vertical field of view of the input image (default: the trajectory's intrinsics, else the reference's "
         "fx = fy = 0.5*max(h, w))",
     )
-    parser.add_argument("--size", metavar="HxW", help="output size, e.g. 320x512 (default: the input's size)")
+    parser.add_argument(
+        "--size", metavar="HxW", help="output size, e.g. 320x512 (default: the input's size; the demo is 320x512)"
+    )
     parser.add_argument("--frames", type=int, default=16, help="number of frames (default 16)")
     parser.add_argument("--fps", type=float, default=8.0, help="frames per second of the videos (default 8)")
     parser.add_argument("--point-size", type=int, default=2, help="splat size in pixels (default 2, as the reference)")
@@ -69,19 +71,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from realcam.io.sidecar import write_sidecar
     from realcam.io.video import write_video
     from realcam.scene.lift import depth_to_pointcloud
-    from realcam.scene.masks import latent_mask
     from realcam.scene.render import render_points
 
     started = time.perf_counter()
+    requested_size = _parse_size(args.size) if args.size else None
+    sampled = _load_path(args)  # path errors first: they are cheap to find, the scene is not
     image, depth, K_source, scene_name = _load_scene(args)
     height, width = depth.shape
-    out_h, out_w = _parse_size(args.size) if args.size else (height, width)
-    sampled = _load_path(args)
+    out_h, out_w = requested_size or (height, width)
     K_source = _source_K(args, sampled, height, width, K_source)
     c2w, K_frames = _cameras(args, sampled, K_source, (height, width), (out_h, out_w))
     device = _device(args.device)
@@ -119,15 +119,7 @@ def run(args: argparse.Namespace) -> int:
         "c2w": c2w.tolist(),
     }
     write_video(output, result.rgb, args.fps)
-    if out_h % 8 == 0 and out_w % 8 == 0:
-        mask = latent_mask(visible.cpu(), kernel=args.mask_kernel)
-        coverage = [round(float(c), 6) for c in mask.coverage]
-        cells = mask.mask.repeat_interleave(8, dim=1).repeat_interleave(8, dim=2)
-        write_video(mask_path, (cells[..., None].expand(-1, -1, -1, 3).to(torch.uint8) * 255), args.fps, lossless=True)
-        record.update(mask_video=mask_path.name, coverage=coverage, mean_coverage=sum(coverage) / len(coverage))
-    else:
-        log.warning("size %dx%d is not divisible by 8: no latent mask or coverage written", out_h, out_w)
-        record.update(mask_video=None, coverage=None, mean_coverage=None)
+    record.update(_write_mask(visible, mask_path, args))
     record["pixel_visible_fraction"] = [round(float(v), 6) for v in visible.float().mean(dim=(1, 2)).cpu()]
     record["timings_s"] = {
         "load_and_lift": round(lifted - started, 3),
@@ -145,9 +137,32 @@ def run(args: argparse.Namespace) -> int:
         output,
     )
     if record["coverage"] is not None:
-        log.info("mask: %s; coverage per frame %%: %s", mask_path, " ".join(f"{100 * c:.0f}" for c in coverage))
+        percent = " ".join(f"{100 * c:.0f}" for c in record["coverage"])
+        log.info("mask: %s; coverage per frame %% (latent cells constrained): %s", mask_path, percent)
     log.info("sidecar: %s", sidecar)
     return 0
+
+
+def _write_mask(visible, mask_path: Path, args: argparse.Namespace) -> dict:
+    """Latent noise-shaping mask of the preview -> lossless mask video (cells shown at pixel size) + sidecar fields.
+
+    Shapes: visible (f H W) bool. Sizes not divisible by 8 have no latent grid: nothing is written then.
+    """
+    import torch
+
+    from realcam.io.video import write_video
+    from realcam.scene.masks import latent_mask
+
+    f, height, width = visible.shape
+    if height % 8 or width % 8:
+        log.warning("size %dx%d is not divisible by 8: no latent mask or coverage written", height, width)
+        return {"mask_video": None, "coverage": None, "mean_coverage": None}
+    mask = latent_mask(visible.cpu(), kernel=args.mask_kernel)
+    coverage = [round(float(c), 6) for c in mask.coverage]
+    cells = mask.mask.repeat_interleave(8, dim=1).repeat_interleave(8, dim=2)
+    frames = cells[..., None].expand(f, height, width, 3).to(torch.uint8) * 255
+    write_video(mask_path, frames, args.fps, lossless=True)
+    return {"mask_video": mask_path.name, "coverage": coverage, "mean_coverage": sum(coverage) / len(coverage)}
 
 
 def _load_scene(args: argparse.Namespace):
@@ -161,7 +176,8 @@ def _load_scene(args: argparse.Namespace):
             raise ValueError("--demo takes no IMAGE or --depth")
         from realcam.scene.demo import demo_scene
 
-        scene = demo_scene()
+        # The demo is generated at the output size directly (sharper than resampling a cloud lifted at 320x512).
+        scene = demo_scene(*_parse_size(args.size)) if args.size else demo_scene()
         return scene.image, scene.depth, scene.K.double(), scene.name
     if not args.image or not args.depth:
         raise ValueError("give IMAGE and --depth FILE, or --demo for the built-in scene")

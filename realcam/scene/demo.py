@@ -71,11 +71,12 @@ def _render_cached(height: int, width: int) -> tuple[np.ndarray, Tensor]:
         torch.arange(height, dtype=torch.float64), torch.arange(width, dtype=torch.float64), indexing="ij"
     )
     u, v = u.reshape(-1), v.reshape(-1)
-    _, depth = _trace(u, v, K)
-    color = torch.zeros(u.shape[0], 3, dtype=torch.float64)
-    for du, dv in _SUBPIXEL:
-        rgb, _ = _trace(u + du, v + dv, K)
-        color += rgb / len(_SUBPIXEL)
+    # One batched trace of the centre rays (depth) and the 4 sub-pixel rays (colour): few, large tensor operations.
+    offsets = ((0.0, 0.0),) + _SUBPIXEL
+    rgb, depth = _trace(torch.cat([u + du for du, _ in offsets]), torch.cat([v + dv for _, dv in offsets]), K)
+    n = u.shape[0]
+    depth = depth[:n]
+    color = rgb[n:].reshape(len(_SUBPIXEL), n, 3).mean(dim=0)
     image = (color.clamp(0, 1) * 255).round().to(torch.uint8).reshape(height, width, 3).numpy()
     return image, depth.float().reshape(height, width)
 
@@ -235,15 +236,16 @@ def _painting(s: Tensor, t: Tensor, seed: int) -> Tensor:
     """Colourful overlapping discs and squares on a noisy ground: many corners and blobs for SIFT."""
     out = _mix((0.9, 0.85, 0.7), (0.3, 0.45, 0.6), _fbm(s, t, 0.3, seed, 3))
     generator = torch.Generator().manual_seed(seed)
-    for _ in range(24):
-        cx, cy, r, hue, kind = torch.rand(5, generator=generator, dtype=torch.float64).tolist()
-        cx, cy, r = cx * 1.4, cy * 1.0, 0.03 + 0.12 * r
-        if kind < 0.5:
-            shape = (s - cx) ** 2 + (t - cy) ** 2 < r * r
-        else:
-            shape = ((s - cx).abs() < r) & ((t - cy).abs() < 0.7 * r)
-        out = torch.where(shape[:, None], _palette(torch.full_like(s, hue)), out)
-    return out
+    cx, cy, r, hue, kind = torch.rand(24, 5, generator=generator, dtype=torch.float64).unbind(dim=1)
+    cx, cy, r = cx * 1.4, cy * 1.0, 0.03 + 0.12 * r
+    ds, dt = s[:, None] - cx, t[:, None] - cy  # (n 24)
+    disc = ds * ds + dt * dt < r * r
+    rect = (ds.abs() < r) & (dt.abs() < 0.7 * r)
+    covered = torch.where(kind < 0.5, disc, rect)
+    # Later shapes are painted over earlier ones: the highest covering index wins.
+    top = (covered * torch.arange(1, 25, dtype=torch.int64)).amax(dim=1)
+    shape_color = _palette(hue[(top - 1).clamp_min(0)])
+    return torch.where((top > 0)[:, None], shape_color, out)
 
 
 def _palette(hue: Tensor) -> Tensor:
