@@ -51,12 +51,12 @@ def test_demo_rerenders_in_place_under_the_identity_camera():
 
 def test_demo_image_has_many_sift_features():
     pycolmap = pytest.importorskip("pycolmap")
-    scene = demo_scene()
+    scene = demo_scene(160, 256)  # half size keeps the test fast; the full 320x512 image gives ~850 features
     gray = (scene.image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)) / 255.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         keypoints, _ = pycolmap.Sift().extract(np.ascontiguousarray(gray, dtype=np.float32))
-    assert keypoints.shape[0] > 300
+    assert keypoints.shape[0] > 200
 
 
 def test_demo_rejects_silly_sizes():
