@@ -1,4 +1,5 @@
-"""Two optimisation steps of the tiny model with accelerate in 2 CPU processes (gloo, launched by torchrun).
+"""Two optimisation steps of the tiny model with accelerate in 2 CPU processes (gloo, launched by torchrun), each
+step accumulating 2 micro-batches per process (so DDP's no-sync path and an epoch boundary are crossed).
 
 Checks (issue #10): the run really is distributed (MULTI_CPU, 2 processes: accelerate's silent single-process traps),
 the loss is finite, only camera-plugin parameters changed, both processes hold identical weights, and the saved add-on
@@ -30,7 +31,7 @@ def ddp_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp")
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(SCRIPT)]
-    done = subprocess.run([*command, str(out), "1"], env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run([*command, str(out), "2"], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     ranks = [torch.load(out / f"rank{k}.pt", weights_only=True) for k in range(2)]
     return out, ranks
