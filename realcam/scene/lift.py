@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import torch
 from torch import Tensor
 
 from realcam.scene.depth_io import validate_depth
 from realcam.scene.pointcloud import PointCloud
+
+log = logging.getLogger(__name__)
 
 # Points per chunk of the brute-force kNN: the distance block is (chunk, n) floats.
 _KNN_CHUNK_ELEMENTS = 1 << 24
@@ -118,6 +122,8 @@ def knn_mean_distance(points: Tensor, k: int) -> Tensor:
             distances, _ = cKDTree(array).query(array, k=k)
             distances = distances.reshape(len(array), k)
             return torch.from_numpy(distances.mean(axis=1))
+        if points.shape[0] > 50_000:
+            log.warning("outlier removal of %d points without scipy: brute-force kNN, slow on CPU", points.shape[0])
     return _knn_mean_distance_bruteforce(points, k)
 
 
