@@ -62,7 +62,7 @@ def make_accelerator(config: TrainConfig, *, cpu: bool = False):
     """The Accelerator for `config`. `cpu=True` is needed for multi-process CPU (gloo) runs: without it accelerate
     silently runs independent non-distributed copies (stack notes)."""
     from accelerate import Accelerator
-    from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration
+    from accelerate.utils import DataLoaderConfiguration, DistributedDataParallelKwargs, ProjectConfiguration
 
     loop = config.loop
     if loop.mixed_precision == "fp16" and (cpu or not torch.cuda.is_available()):
@@ -75,6 +75,9 @@ def make_accelerator(config: TrainConfig, *, cpu: bool = False):
         gradient_accumulation_steps=loop.grad_accum,
         log_with="tensorboard" if loop.tensorboard else None,
         project_config=project,
+        # The shuffle of epoch e depends only on (seed, e), so a resumed run sees the same order as an uninterrupted
+        # one (the default sampler would restart its generator from the seed in a new process).
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
         # Every camera parameter receives a gradient each step, so DDP needs no unused-parameter search.
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=False)],
     )
@@ -160,8 +163,11 @@ def train(
         if loop.tensorboard:
             accelerator.init_trackers("realcam-train", config=_flat(config.to_dict()))
 
-    micro_per_epoch = max(len(loader), 1)
-    epoch, skip = divmod(step * loop.grad_accum, micro_per_epoch)
+    # accelerate closes an accumulation group at the end of every epoch (a shorter last group if the epoch's
+    # micro-batch count is not a multiple of grad_accum), so an epoch has ceil(micro-batches / grad_accum) steps.
+    steps_per_epoch = max(math.ceil(len(loader) / loop.grad_accum), 1)
+    epoch, step_in_epoch = divmod(step, steps_per_epoch)
+    skip = step_in_epoch * loop.grad_accum
     window: list[float] = []
     last_loss, val_loss, last_ckpt = math.nan, None, None
     started = time.perf_counter()
