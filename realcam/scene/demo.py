@@ -216,10 +216,10 @@ def _wallpaper(s: Tensor, t: Tensor, mat: int, axis: Tensor) -> Tensor:
         inside = (s >= s0) & (s <= s0 + sw) & (t >= t0) & (t <= t0 + th)
         if not bool(inside.any()):
             continue
-        frame = inside & ~((s >= s0 + 0.06) & (s <= s0 + sw - 0.06) & (t >= t0 + 0.06) & (t <= t0 + th - 0.06))
-        art = _painting(s - s0, t - t0, 1000 + 10 * mat + k)
-        out = torch.where(inside[:, None], art, out)
-        out = torch.where(frame[:, None], torch.tensor((0.18, 0.12, 0.08), dtype=s.dtype), out)
+        ps, pt = s[inside] - s0, t[inside] - t0  # only the pixels of this painting are painted
+        art = _painting(ps, pt, 1000 + 10 * mat + k)
+        frame = ~((ps >= 0.06) & (ps <= sw - 0.06) & (pt >= 0.06) & (pt <= th - 0.06))
+        out[inside] = torch.where(frame[:, None], torch.tensor((0.18, 0.12, 0.08), dtype=s.dtype), art)
     return out
 
 
