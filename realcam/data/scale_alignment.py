@@ -40,7 +40,7 @@ from typing import Protocol
 import numpy as np
 
 from realcam.errors import InputError
-from realcam.eval.sfm import SfmOptions, frame_names
+from realcam.eval.sfm import SfmOptions, extract_and_match, write_frames
 from realcam.io.atomic import write_text_atomic
 
 __all__ = [
@@ -167,47 +167,6 @@ def working_size(height: int, width: int, short_side: int) -> tuple[int, int]:
 # ------------------------------------------------------------------------------------------------- triangulation
 
 
-def _extract_and_match(
-    image_dir: Path, names: list[str], K: np.ndarray, database: Path, options: SfmOptions, seed: int
-):
-    import pycolmap
-
-    reader = pycolmap.ImageReaderOptions()
-    reader.camera_model = "PINHOLE"
-    reader.camera_params = ",".join(repr(float(v)) for v in (K[0, 0], K[1, 1], K[0, 2], K[1, 2]))
-    extraction = pycolmap.FeatureExtractionOptions()
-    extraction.num_threads = options.num_threads
-    extraction.sift.max_num_features = options.max_num_features
-    extraction.sift.estimate_affine_shape = options.estimate_affine_shape
-    extraction.sift.domain_size_pooling = options.domain_size_pooling
-    pycolmap.extract_features(
-        database,
-        image_dir,
-        image_names=names,
-        camera_mode=pycolmap.CameraMode.SINGLE,
-        reader_options=reader,
-        extraction_options=extraction,
-        device=pycolmap.Device.cpu,
-    )
-    matching = pycolmap.FeatureMatchingOptions()
-    matching.num_threads = options.num_threads
-    matching.guided_matching = options.guided_matching
-    matching.max_num_matches = options.max_num_matches
-    pairing = pycolmap.SequentialPairingOptions()
-    pairing.overlap = options.overlap
-    pairing.quadratic_overlap = options.quadratic_overlap
-    verification = pycolmap.TwoViewGeometryOptions()
-    verification.ransac.max_error = options.max_error_px
-    verification.ransac.random_seed = seed
-    pycolmap.match_sequential(
-        database,
-        matching_options=matching,
-        pairing_options=pairing,
-        verification_options=verification,
-        device=pycolmap.Device.cpu,
-    )
-
-
 def _reconstruction_at_poses(database: Path, names: list[str], w2c: np.ndarray):
     """A pycolmap Reconstruction holding the DB's camera and every image at its given w2c (no points yet)."""
     import pycolmap
@@ -263,7 +222,6 @@ def triangulate_known_poses(
     frames. Returns every observation of a triangulated point (frame, keypoint, camera z in the units of c2w).
     """
     import pycolmap
-    from PIL import Image
 
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) < 2:
@@ -275,17 +233,23 @@ def triangulate_known_poses(
     pycolmap.set_random_seed(seed)
     pycolmap.logging.minloglevel = max(int(pycolmap.logging.minloglevel), 2)  # COLMAP's INFO/WARNING flood
     w2c = np.linalg.inv(c2w)
-    names = frame_names(len(frames))
     with tempfile.TemporaryDirectory(prefix="realcam-align-") as tmp:
         root = Path(workdir) if workdir is not None else Path(tmp)
         image_dir = root / "images"
-        image_dir.mkdir(parents=True, exist_ok=True)
-        for name, frame in zip(names, frames):
-            Image.fromarray(frame).save(image_dir / name)
+        names = write_frames(frames, image_dir)
         database = root / "database.db"
         if database.exists():
             database.unlink()
-        _extract_and_match(image_dir, names, K, database, options, seed)
+        # One shared PINHOLE camera: fx and fy both kept (unlike the evaluation's SIMPLE_PINHOLE).
+        extract_and_match(
+            image_dir,
+            names,
+            database,
+            camera_model="PINHOLE",
+            camera_params=(K[0, 0], K[1, 1], K[0, 2], K[1, 2]),
+            options=options,
+            seed=seed,
+        )
         reconstruction = _reconstruction_at_poses(database, names, w2c)
         pipeline = pycolmap.IncrementalPipelineOptions()
         pipeline.num_threads = options.num_threads

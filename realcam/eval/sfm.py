@@ -128,7 +128,8 @@ def _check_inputs(frames: np.ndarray, K: np.ndarray) -> tuple[np.ndarray, np.nda
     return frames, K
 
 
-def _write_frames(frames: np.ndarray, image_dir: Path) -> list[str]:
+def write_frames(frames: np.ndarray, image_dir: Path) -> list[str]:
+    """Save frames (f h w 3) uint8 as PNGs named by `frame_names` into `image_dir` (created); returns the names."""
     from PIL import Image
 
     image_dir.mkdir(parents=True, exist_ok=True)
@@ -136,6 +137,60 @@ def _write_frames(frames: np.ndarray, image_dir: Path) -> list[str]:
     for name, frame in zip(names, frames):
         Image.fromarray(frame).save(image_dir / name)
     return names
+
+
+def extract_and_match(
+    image_dir: Path,
+    names: Sequence[str],
+    database: Path,
+    *,
+    camera_model: str,
+    camera_params: Sequence[float],
+    options: SfmOptions,
+    seed: int,
+) -> None:
+    """SIFT extraction with one shared camera and sequential matching + two-view verification into `database`.
+
+    `camera_model` is a COLMAP model name ("SIMPLE_PINHOLE", "PINHOLE", ...) and `camera_params` its parameters in
+    pixels of the images (COLMAP order, e.g. f, cx, cy or fx, fy, cx, cy). Everything else comes from `options`
+    (spec §2.2); the RANSAC of the two-view verification is seeded with `seed`. CPU only.
+    """
+    import pycolmap
+
+    reader = pycolmap.ImageReaderOptions()
+    reader.camera_model = camera_model
+    reader.camera_params = ",".join(repr(float(v)) for v in camera_params)
+    extraction = pycolmap.FeatureExtractionOptions()
+    extraction.num_threads = options.num_threads
+    extraction.sift.max_num_features = options.max_num_features
+    extraction.sift.estimate_affine_shape = options.estimate_affine_shape
+    extraction.sift.domain_size_pooling = options.domain_size_pooling
+    pycolmap.extract_features(
+        database,
+        image_dir,
+        image_names=list(names),
+        camera_mode=pycolmap.CameraMode.SINGLE,
+        reader_options=reader,
+        extraction_options=extraction,
+        device=pycolmap.Device.cpu,
+    )
+    matching = pycolmap.FeatureMatchingOptions()
+    matching.num_threads = options.num_threads
+    matching.guided_matching = options.guided_matching
+    matching.max_num_matches = options.max_num_matches
+    pairing = pycolmap.SequentialPairingOptions()
+    pairing.overlap = options.overlap
+    pairing.quadratic_overlap = options.quadratic_overlap
+    verification = pycolmap.TwoViewGeometryOptions()
+    verification.ransac.max_error = options.max_error_px
+    verification.ransac.random_seed = seed
+    pycolmap.match_sequential(
+        database,
+        matching_options=matching,
+        pairing_options=pairing,
+        verification_options=verification,
+        device=pycolmap.Device.cpu,
+    )
 
 
 def _pipeline_options(options: SfmOptions, seed: int):
@@ -164,40 +219,15 @@ def _run_colmap(image_dir: Path, names: list[str], K: np.ndarray, workdir: Path,
     pycolmap.set_random_seed(seed)
     pycolmap.logging.minloglevel = max(int(pycolmap.logging.minloglevel), 1)  # COLMAP's INFO flood -> warnings+
     database = workdir / "database.db"
-    reader = pycolmap.ImageReaderOptions()
-    reader.camera_model = "SIMPLE_PINHOLE"
     # Reference behaviour: SIMPLE_PINHOLE with f = fx; fy is ignored (spec §2.2).
-    reader.camera_params = ",".join(repr(float(v)) for v in (K[0, 0], K[0, 2], K[1, 2]))
-    extraction = pycolmap.FeatureExtractionOptions()
-    extraction.num_threads = options.num_threads
-    extraction.sift.max_num_features = options.max_num_features
-    extraction.sift.estimate_affine_shape = options.estimate_affine_shape
-    extraction.sift.domain_size_pooling = options.domain_size_pooling
-    pycolmap.extract_features(
-        database,
+    extract_and_match(
         image_dir,
-        image_names=names,
-        camera_mode=pycolmap.CameraMode.SINGLE,
-        reader_options=reader,
-        extraction_options=extraction,
-        device=pycolmap.Device.cpu,
-    )
-    matching = pycolmap.FeatureMatchingOptions()
-    matching.num_threads = options.num_threads
-    matching.guided_matching = options.guided_matching
-    matching.max_num_matches = options.max_num_matches
-    pairing = pycolmap.SequentialPairingOptions()
-    pairing.overlap = options.overlap
-    pairing.quadratic_overlap = options.quadratic_overlap
-    verification = pycolmap.TwoViewGeometryOptions()
-    verification.ransac.max_error = options.max_error_px
-    verification.ransac.random_seed = seed
-    pycolmap.match_sequential(
+        names,
         database,
-        matching_options=matching,
-        pairing_options=pairing,
-        verification_options=verification,
-        device=pycolmap.Device.cpu,
+        camera_model="SIMPLE_PINHOLE",
+        camera_params=(K[0, 0], K[0, 2], K[1, 2]),
+        options=options,
+        seed=seed,
     )
     output = workdir / "sparse"
     output.mkdir(exist_ok=True)
@@ -277,7 +307,7 @@ def estimate_poses(
     with tempfile.TemporaryDirectory(prefix="realcam-sfm-") as tmp:
         root = Path(workdir) if workdir is not None else Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
-        names = _write_frames(frames, root / "images")
+        names = write_frames(frames, root / "images")
         reconstructions = _run_colmap(root / "images", names, K, root, options, seed)
         result = _result_from_components(reconstructions, names, image_hw)
     logger.debug(
