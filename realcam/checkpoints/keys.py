@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
+from realcam.diffusion.schedule import REFERENCE_BUFFER_NAMES
+
 # Sources, as in the reference key table.
 DC_BASE = "DC_BASE"  # DynamiCrafter model.ckpt["state_dict"] (after the framestride_embed -> fps_embedding rename)
 REALCAM = "REALCAM"  # RealCam-I2V add-on .safetensors: the trained camera plugin
@@ -24,21 +26,8 @@ COMPONENT_PREFIXES = (
     ("resampler", "image_proj_model."),
     ("depth", "depth_predictor."),
 )
-SCHEDULE_BUFFERS = (
-    "betas",
-    "alphas_cumprod",
-    "alphas_cumprod_prev",
-    "sqrt_alphas_cumprod",
-    "sqrt_one_minus_alphas_cumprod",
-    "log_one_minus_alphas_cumprod",
-    "sqrt_recip_alphas_cumprod",
-    "sqrt_recipm1_alphas_cumprod",
-    "posterior_variance",
-    "posterior_log_variance_clipped",
-    "posterior_mean_coef1",
-    "posterior_mean_coef2",
-    "scale_arr",
-)
+# The diffusion schedule's buffers (`realcam.diffusion.schedule`) plus the 512 model's dynamic-rescale `scale_arr`.
+SCHEDULE_BUFFERS = (*REFERENCE_BUFFER_NAMES, "scale_arr")
 DEPTH_NORMALIZER_KEYS = ("depth_predictor_normalizer_mean", "depth_predictor_normalizer_std")
 # The camera plugin's keys inside the UNet: two submodules of each temporal transformer block.
 CAMERA_UNET_MARKERS = (".pluker_projection.", ".epipolar.")
