@@ -126,7 +126,9 @@ def noisy_latent_and_target(x0: Tensor, t: Tensor, eps: Tensor, schedule: Diffus
     x_t = √ᾱ_t·(s_t·x0) + √(1−ᾱ_t)·eps, with s_t = scale_arr[t] when the schedule has dynamic rescale, else 1.
     Target: eps for eps-prediction; v = √ᾱ_t·eps − √(1−ᾱ_t)·x0 for v-prediction.
     Reference behaviour: the rescale lives inside the reference's `q_sample`, so the v target is built from the
-    *unscaled* x0 (`get_v(x_start, noise, t)` sees the original x_start).
+    *unscaled* x0 (`get_v(x_start, noise, t)` sees the original x_start). This is our reading of DynamiCrafter's
+    `ddpm3d.py` (`q_sample` / `p_losses`); the spec only says "training multiplies x0 by scale_arr[t]" and no parity
+    fixture pins it.
     Coefficients are the reference's float32 buffers gathered at t.
     Shapes: x0, eps (b c f h w), t (b,) int64 in [0, T) -> (x_t, target), both (b c f h w).
     """
