@@ -57,6 +57,9 @@ def register(subparsers) -> None:
     parser.add_argument("--dtype", choices=tuple(DTYPES), default=None, help="default fp16 on GPU, fp32 on CPU")
     parser.add_argument("--max-batch", type=int, default=None, help="UNet batch limit (1 = CFG branches in turn)")
     parser.add_argument("--fps", type=float, default=8.0, help="output video frame rate (8)")
+    parser.add_argument(
+        "--lossless", action="store_true", help="store the exact RGB frames (x264 lossless; larger files)"
+    )
     parser.add_argument("-o", "--output", type=Path, required=True, help="output .mp4")
     parser.set_defaults(func=run)
 
@@ -167,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    write_video(args.output, frames, fps=args.fps)
+    write_video(args.output, frames, fps=args.fps, lossless=args.lossless)
     preview_path = args.output.with_name(args.output.stem + ".preview.mp4")
     write_video(preview_path, preview.rgb, fps=10)
     record = {
@@ -178,6 +181,7 @@ def run(args: argparse.Namespace) -> int:
         "checkpoint": str(args.checkpoint) if args.checkpoint else None,
         "preview": preview_path.name,
         "video_fps": args.fps,
+        "lossless": args.lossless,
         **metadata,
         "load_s": round(load_s, 3),
         "total_s": round(time.perf_counter() - start, 3),
