@@ -121,3 +121,13 @@ def test_base_loads_strictly_except_the_plugin():
     del base[next(k for k in base if k.startswith("model.diffusion_model."))]
     with pytest.raises(CheckpointMismatchError, match="1 missing"):
         load_base_for_training(model, base, what="base")
+
+
+@pytest.mark.slow
+def test_cli_tensorboard_logging_writes_event_files(tmp_path):
+    _reset_accelerate()
+    manifest = make_manifest(tmp_path / "data")
+    out = tmp_path / "run"
+    assert main(_args(manifest, out, "--max-steps", "1", "--tensorboard")) == 0
+    events = list((out / "tensorboard").rglob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 0
