@@ -1,5 +1,6 @@
 import pytest
 import torch
+from reference_keys import reference_key_rows
 from torch import nn
 
 from realcam.checkpoints.assemble import merge_realcam_state_dicts, realcam_file_kind
@@ -116,10 +117,7 @@ def test_component_and_source_rules():
 
 def test_reference_key_table_sources_agree_with_rules():
     """Every key of the full-size reference table is classified as the table says."""
-    from pathlib import Path
-
-    table = Path(__file__).parents[1] / "fixtures" / "state-dict-keys.tsv"
-    rows = [line.split("\t") for line in table.read_text().splitlines() if line and not line.startswith(("#", "key"))]
+    rows = reference_key_rows()
     assert len(rows) == 3223
-    wrong = [(key, source) for key, _shape, source, _res in rows if source_of(key) != source]
+    wrong = [(row.key, row.source) for row in rows if source_of(row.key) != row.source]
     assert wrong == []

@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import parity
 import pytest
 import torch
+from reference_keys import reference_key_shapes
 
 from realcam.models.camera.pose_encoder import CameraPoseEncoder, PoseEncoderConfig, sinusoidal_table
 
-TSV = Path(__file__).parents[1] / "fixtures" / "state-dict-keys.tsv"
 PREFIX = "pose_encoder."
-
-
-def _tsv_shapes(prefix: str) -> dict[str, tuple[int, ...]]:
-    shapes = {}
-    for line in TSV.read_text().splitlines():
-        if line.startswith("#") or not line.strip():
-            continue
-        key, shape = line.split("\t")[:2]
-        if key.startswith(prefix):
-            shapes[key[len(prefix) :]] = tuple(int(s) for s in shape.strip("()").split(",") if s.strip())
-    return shapes
 
 
 def _micro(variant: str) -> CameraPoseEncoder:
@@ -37,7 +24,7 @@ def test_full_size_keys_shapes_and_counts_on_meta():
     with torch.device("meta"):
         model = CameraPoseEncoder(PoseEncoderConfig.full())
     ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    assert ours == _tsv_shapes(PREFIX)
+    assert ours == reference_key_shapes(None, PREFIX)
     assert sum(p.numel() for p in model.parameters()) == 199_262_400
     assert sum(b.numel() for b in model.buffers()) == 112_640
     assert len(ours) == 150

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import parity
 import pytest
 import torch
+from reference_keys import reference_key_shapes
 
 from realcam.errors import CheckpointMismatchError
 from realcam.models.depth.depth_anything import (
@@ -17,19 +16,6 @@ from realcam.models.depth.depth_anything import (
     load_depth_anything_pth,
 )
 from realcam.models.depth.dinov2 import DinoV2Config
-
-TSV = Path(__file__).parents[1] / "fixtures" / "state-dict-keys.tsv"
-
-
-def _tsv_shapes(prefix: str) -> dict[str, tuple[int, ...]]:
-    shapes = {}
-    for line in TSV.read_text().splitlines():
-        if line.startswith("#") or not line.strip():
-            continue
-        key, shape = line.split("\t")[:2]
-        if key.startswith(prefix):
-            shapes[key] = tuple(int(s) for s in shape.strip("()").split(",") if s.strip())
-    return shapes
 
 
 def _micro_config(variant: str) -> DepthAnythingConfig:
@@ -55,7 +41,7 @@ def test_full_size_keys_shapes_and_count_on_meta():
     with torch.device("meta"):
         estimator = MetricDepthEstimator(DepthAnythingV2(DepthAnythingConfig.vitl_hypersim()))
     ours = {k: tuple(v.shape) for k, v in estimator.state_dict().items()}
-    assert ours == _tsv_shapes("depth_predictor")
+    assert ours == reference_key_shapes(None, "depth_predictor", strip_prefix=False)
     assert len(ours) == 409
     assert sum(p.numel() for p in estimator.parameters()) == 335_315_649
 

@@ -3,30 +3,17 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 from parity import fixture, variant_config, variant_state_dict
+from reference_keys import reference_key_shapes
 
 from realcam.models.encoders.clip_config import OpenCLIPConfig
 from realcam.models.encoders.clip_image import CLIPImageEmbedder, resize_bicubic_antialias
 from realcam.models.encoders.clip_text import CLIPTextEncoder
 from realcam.models.encoders.clip_transformer import MultiheadSelfAttention
-
-TSV = Path(__file__).parents[1] / "fixtures" / "state-dict-keys.tsv"
-
-
-def tsv_shapes(prefix: str) -> dict[str, tuple[int, ...]]:
-    out = {}
-    for line in TSV.read_text().splitlines():
-        if line.startswith("#") or line.startswith("key\t"):
-            continue
-        key, shape = line.split("\t")[:2]
-        if key.startswith(prefix):
-            out[key[len(prefix) :]] = tuple(int(s) for s in shape.strip("()").replace(" ", "").split(",") if s)
-    return out
 
 
 def close(actual: torch.Tensor, expected: torch.Tensor) -> None:
@@ -53,14 +40,14 @@ def micro(request):
 def test_full_size_text_keys_shapes_and_count():
     with torch.device("meta"):
         model = CLIPTextEncoder(OpenCLIPConfig.vit_h_14())
-    assert {k: tuple(t.shape) for k, t in model.state_dict().items()} == tsv_shapes("cond_stage_model.")
+    assert {k: tuple(t.shape) for k, t in model.state_dict().items()} == reference_key_shapes(None, "cond_stage_model.")
     assert sum(p.numel() for p in model.parameters()) == 354_032_641
 
 
 def test_full_size_image_keys_shapes_and_count():
     with torch.device("meta"):
         model = CLIPImageEmbedder(OpenCLIPConfig.vit_h_14())
-    assert {k: tuple(t.shape) for k, t in model.state_dict().items()} == tsv_shapes("embedder.")
+    assert {k: tuple(t.shape) for k, t in model.state_dict().items()} == reference_key_shapes(None, "embedder.")
     visual = sum(p.numel() for p in model.model.visual.parameters())
     assert visual == 632_076_800
     assert sum(p.numel() for p in model.parameters()) - visual == 51_723_265

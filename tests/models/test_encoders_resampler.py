@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 from parity import fixture, variant_config, variant_state_dict
+from reference_keys import reference_key_shapes
 
 from realcam.models.encoders.context import build_context, split_context
 from realcam.models.encoders.resampler import PerceiverAttention, Resampler, ResamplerConfig
 
-TSV = Path(__file__).parents[1] / "fixtures" / "state-dict-keys.tsv"
 PREFIX = "image_proj_model."
-
-
-def tsv_shapes(prefix: str) -> dict[str, tuple[int, ...]]:
-    out = {}
-    for line in TSV.read_text().splitlines():
-        if line.startswith("#") or line.startswith("key\t"):
-            continue
-        key, shape = line.split("\t")[:2]
-        if key.startswith(prefix):
-            out[key[len(prefix) :]] = tuple(int(s) for s in shape.strip("()").replace(" ", "").split(",") if s)
-    return out
 
 
 def close(actual: torch.Tensor, expected: torch.Tensor) -> None:
@@ -50,7 +37,7 @@ def test_full_size_keys_shapes_count_and_output_shape():
     with torch.device("meta"):
         model = Resampler(config)
         out = model(torch.empty(2, 257, 1280))
-    assert {k: tuple(t.shape) for k, t in model.state_dict().items()} == tsv_shapes(PREFIX)
+    assert {k: tuple(t.shape) for k, t in model.state_dict().items()} == reference_key_shapes(None, PREFIX)
     assert sum(p.numel() for p in model.parameters()) == 48_787_456
     assert out.shape == (2, 256, 1024)
 

@@ -3,28 +3,16 @@
 import pytest
 import torch
 from parity import variant_config, variant_state_dict
+from reference_keys import reference_key_shapes
 
 from realcam.checkpoints.load import load_state_dict_strict
 from realcam.errors import CheckpointMismatchError
 from realcam.models.realcam_i2v import RealCamI2V, RealCamI2VConfig, expected_state_shapes, parameter_counts
 
-TSV = __import__("pathlib").Path(__file__).parents[1] / "fixtures" / "state-dict-keys.tsv"
-
-
-def reference_shapes(variant: str) -> dict[str, tuple[int, ...]]:
-    out = {}
-    for line in TSV.read_text().splitlines():
-        if not line or line.startswith(("#", "key\t")):
-            continue
-        key, shape, _source, res = line.split("\t")
-        if res in ("both", f"{variant}-only"):
-            out[key] = tuple(int(x) for x in shape.strip("()").split(",") if x.strip())
-    return out
-
 
 @pytest.mark.parametrize("variant,count", [("256", 3222), ("512", 3207)])
 def test_full_size_keys_and_shapes_equal_reference_table(variant, count):
-    expected = reference_shapes(variant)
+    expected = reference_key_shapes(variant)
     got = expected_state_shapes(RealCamI2VConfig.preset(variant))
     assert len(expected) == count
     assert sorted(set(expected) - set(got)) == []

@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
+from reference_keys import reference_key_shapes
 
 from realcam.models.unet import UNetConfig, UNetModel
 
-TSV = Path(__file__).parents[1] / "fixtures" / "state-dict-keys.tsv"
 PREFIX = "model.diffusion_model."
-
-
-def reference_unet_keys(resolution: str) -> dict[str, tuple[int, ...]]:
-    """The TSV's UNet rows (DC_BASE and REALCAM) for one resolution, prefix removed, shapes as tuples."""
-    keys = {}
-    for line in TSV.read_text().splitlines():
-        if line.startswith("#") or line.startswith("key\t"):
-            continue
-        key, shape, _source, res = line.split("\t")
-        if key.startswith(PREFIX) and res in ("both", f"{resolution}-only"):
-            inner = shape.strip("()").replace(" ", "")
-            keys[key[len(PREFIX) :]] = tuple(int(s) for s in inner.split(",") if s)
-    return keys
 
 
 def meta_unet(resolution: str) -> UNetModel:
@@ -33,7 +18,7 @@ def meta_unet(resolution: str) -> UNetModel:
 
 @pytest.mark.parametrize("resolution", ["256", "512"])
 def test_full_size_keys_and_shapes_match_reference(resolution):
-    expected = reference_unet_keys(resolution)
+    expected = reference_key_shapes(resolution, PREFIX)
     actual = {k: tuple(v.shape) for k, v in meta_unet(resolution).state_dict().items()}
     assert sorted(set(expected) - set(actual)) == []  # missing
     assert sorted(set(actual) - set(expected)) == []  # unexpected

@@ -3,30 +3,16 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 import torch
 from einops import rearrange
 from parity import fixture, variant_config, variant_state_dict
+from reference_keys import reference_key_shapes
 
 from realcam.models.vae import AttnBlock, AutoencoderKL, AutoencoderKLConfig, DiagonalGaussian
 
-TSV = Path(__file__).parents[1] / "fixtures" / "state-dict-keys.tsv"
 PREFIX = "first_stage_model."
-
-
-def tsv_shapes(prefix: str) -> dict[str, tuple[int, ...]]:
-    """Keys (prefix stripped) and shapes of the full-size reference state dict under `prefix`."""
-    out = {}
-    for line in TSV.read_text().splitlines():
-        if line.startswith("#") or line.startswith("key\t"):
-            continue
-        key, shape = line.split("\t")[:2]
-        if key.startswith(prefix):
-            inner = shape.strip("()").replace(" ", "")
-            out[key[len(prefix) :]] = tuple(int(s) for s in inner.split(",") if s)
-    return out
 
 
 def close(actual: torch.Tensor, expected: torch.Tensor) -> None:
@@ -49,7 +35,7 @@ def test_full_size_keys_shapes_and_count():
     with torch.device("meta"):
         model = AutoencoderKL(AutoencoderKLConfig.kl_f8())
     ours = {k: tuple(t.shape) for k, t in model.state_dict().items()}
-    assert ours == tsv_shapes(PREFIX)
+    assert ours == reference_key_shapes(None, PREFIX)
     assert sum(p.numel() for p in model.parameters()) == 83_653_863
 
 
