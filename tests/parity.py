@@ -2,7 +2,8 @@
 
 Usage: `fixture("256", "a_plucker")` returns the resolved dict of item a for the 256 variant;
 `variant_state_dict("512")` returns the micro model's full state dict (float32) for that variant;
-`variant_config("256")` returns the parsed `{v}_config.json`.
+`variant_config("256")` returns the parsed `{v}_config.json`; `micro_model_config("256")` the micro model's
+RealCamI2VConfig.
 """
 
 from __future__ import annotations
@@ -10,8 +11,12 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from realcam.models.realcam_i2v import RealCamI2VConfig
 
 PARITY_DIR = Path(__file__).parent / "fixtures" / "parity"
 VARIANTS = ("256", "512")
@@ -55,6 +60,21 @@ def variant_state_dict(variant: str) -> dict[str, torch.Tensor]:
     state = {k: v.float() for k, v in params.items() if k not in skip}
     state.update(load_file(PARITY_DIR / f"{variant}_buffers.safetensors"))
     return state
+
+
+def micro_model_config(variant: str) -> RealCamI2VConfig:
+    """The `RealCamI2VConfig` of the recorded micro model of `variant` (named `micro-{variant}`), built from its
+    reference config the way a reference YAML is read."""
+    from realcam.models.realcam_i2v import RealCamI2VConfig
+
+    cfg = variant_config(variant)
+    return RealCamI2VConfig.from_reference(
+        cfg["model"]["params"],
+        pixel_hw=tuple(cfg["pixel_hw"]),
+        clip=cfg["clip_model_config"],
+        depth_encoder=cfg["depth_vitl_encoder"],
+        name=f"micro-{variant}",
+    )
 
 
 def unpack_mask(packed: dict) -> torch.Tensor:

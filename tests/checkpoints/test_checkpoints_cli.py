@@ -6,14 +6,13 @@ from contextlib import redirect_stdout
 
 import torch
 from hubcache import add_to_hub_cache
-from parity import variant_config, variant_state_dict
+from parity import micro_model_config, variant_state_dict
 
 from realcam.checkpoints import hub
 from realcam.checkpoints.coverage import file_coverage_report
 from realcam.checkpoints.keys import source_of
 from realcam.checkpoints.load import save_safetensors
 from realcam.cli.main import main
-from realcam.models.realcam_i2v import RealCamI2VConfig
 
 
 def run_cli(*argv) -> tuple[int, str]:
@@ -34,24 +33,14 @@ def micro_files(tmp_path, variant="256"):
     return tmp_path / "model.ckpt", tmp_path / "addon.safetensors", tmp_path / "depth.pth"
 
 
-def micro_config(variant):
-    cfg = variant_config(variant)
-    return RealCamI2VConfig.from_reference(
-        cfg["model"]["params"],
-        pixel_hw=tuple(cfg["pixel_hw"]),
-        clip=cfg["clip_model_config"],
-        depth_encoder=cfg["depth_vitl_encoder"],
-    )
-
-
 def test_file_coverage_complete_and_incomplete(tmp_path):
     base, addon, depth = micro_files(tmp_path)
-    text, ok = file_coverage_report(micro_config("256"), base=base, realcam=addon, depth=depth)
+    text, ok = file_coverage_report(micro_model_config("256"), base=base, realcam=addon, depth=depth)
     assert ok, text
     assert "complete, loads strictly" in text
     save_safetensors({"pose_encoder.encoder_conv_in.weight": torch.zeros(1)}, tmp_path / "partial.safetensors")
     text, ok = file_coverage_report(
-        micro_config("256"), base=base, realcam=tmp_path / "partial.safetensors", depth=depth
+        micro_model_config("256"), base=base, realcam=tmp_path / "partial.safetensors", depth=depth
     )
     assert not ok and "INCOMPLETE" in text and "camera_plugin" in text
 

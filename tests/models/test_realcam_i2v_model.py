@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from parity import variant_config, variant_state_dict
+from parity import micro_model_config, variant_state_dict
 from reference_keys import reference_key_shapes
 
 from realcam.checkpoints.load import load_state_dict_strict
@@ -32,20 +32,9 @@ def test_full_size_parameter_counts(variant, unet_base):
     assert counts["depth"] == 335_315_649
 
 
-def micro_config(variant: str) -> RealCamI2VConfig:
-    cfg = variant_config(variant)
-    return RealCamI2VConfig.from_reference(
-        cfg["model"]["params"],
-        pixel_hw=tuple(cfg["pixel_hw"]),
-        clip=cfg["clip_model_config"],
-        depth_encoder=cfg["depth_vitl_encoder"],
-        name=f"micro-{variant}",
-    )
-
-
 @pytest.mark.parametrize("variant", ["256", "512"])
 def test_micro_reference_state_dict_loads_strictly(variant):
-    model = RealCamI2V(micro_config(variant))
+    model = RealCamI2V(micro_model_config(variant))
     state = variant_state_dict(variant)
     load_state_dict_strict(model, state, what=f"micro {variant}")
     # The recomputed schedule buffers equal the reference's recorded ones.
@@ -54,7 +43,7 @@ def test_micro_reference_state_dict_loads_strictly(variant):
 
 
 def test_micro_512_rejects_256_weights_with_hint():
-    model = RealCamI2V(micro_config("512"))
+    model = RealCamI2V(micro_model_config("512"))
     with pytest.raises(CheckpointMismatchError, match="256 DynamiCrafter base"):
         state = variant_state_dict("256")
         state.pop("scale_arr", None)
