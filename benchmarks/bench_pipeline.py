@@ -33,13 +33,13 @@ STAGES = ("prepare", "depth", "scene", "preview", "encode", "camera", "denoise",
 INTRO = (
     "Whole pipeline on the demo room, random weights (`realcam bench` / `benchmarks/bench_pipeline.py`): seconds per "
     "stage, the mean DDIM step (CFG branches batched, noise shaping on), total, and peak memory (CUDA: max allocated "
-    "over the run; CPU: process peak RSS). `tiny` = the test-size model (64x64 / 64x128 pixels, 16 frames, 4.9 M "
+    "over the run; CPU: process peak RSS), after a 1-step warm-up run. `tiny` = the test-size model (64x64 / 64x128 pixels, 16 frames, 4.9 M "
     "parameters): it exercises every stage but says little about full-size cost; use `--size full` on the target "
     "machine for that (the UNet-only rows above give the full-size step cost on CPU)."
 )
 HEADER = [
     "| model | size | device | dtype | steps | " + " | ".join(STAGES) + " | step mean | total s | peak GiB | machine |",
-    "|" + "---|" * (len(STAGES) + 10),
+    "|" + "---|" * (len(STAGES) + 9),
 ]
 
 

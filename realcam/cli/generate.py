@@ -187,7 +187,15 @@ def run(args: argparse.Namespace) -> int:
         "total_s": round(time.perf_counter() - start, 3),
     }
     sidecar = write_sidecar(args.output, record)
-    log.info("wrote %s (%d frames), %s and %s", args.output, frames.shape[0], preview_path.name, sidecar.name)
+    coverage = metadata.get("coverage_per_frame", [])
+    log.info(
+        "wrote %s (%d frames), %s and %s; noise-shaping coverage per frame %s",
+        args.output,
+        frames.shape[0],
+        preview_path.name,
+        sidecar.name,
+        " ".join(f"{c:.2f}" for c in coverage),
+    )
     return 0
 
 

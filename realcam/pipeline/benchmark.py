@@ -8,6 +8,7 @@ the process's peak resident memory so far (monotone).
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import time
 from dataclasses import dataclass
@@ -21,7 +22,9 @@ from realcam.pipeline.i2v import GenerationResult, GenerationSettings, RealCamPi
 
 @dataclass(frozen=True)
 class BenchSettings:
-    """variant '256'/'512'; size 'full' (released sizes) or 'tiny'; steps; device; dtype; seed; trajectory preset."""
+    """variant '256'/'512'; size 'full' (released sizes) or 'tiny'; steps; device; dtype; seed; trajectory preset;
+    max_batch (UNet batch limit); warmup: run once with 1 step first, so one-time costs (kernel selection, caches)
+    stay out of the timings."""
 
     variant: str = "256"
     size: str = "tiny"
@@ -31,6 +34,7 @@ class BenchSettings:
     seed: int = 0
     preset: str = "orbit-left"
     max_batch: int | None = None
+    warmup: bool = True
 
     def __post_init__(self) -> None:
         if self.variant not in ("256", "512"):
@@ -71,6 +75,8 @@ def run_benchmark(settings: BenchSettings, output: Path | None = None) -> tuple[
     generation = GenerationSettings(
         prompt="a room", steps=settings.steps, seed=settings.seed, max_batch=settings.max_batch
     )
+    if settings.warmup:
+        pipe(scene.image, settings.preset, dataclasses.replace(generation, steps=1), K=scene.K)
     start = time.perf_counter()
     result = pipe(scene.image, settings.preset, generation, K=scene.K)
     total_s = time.perf_counter() - start

@@ -236,11 +236,12 @@ class RealCamPipeline:
         from realcam.checkpoints import hub
         from realcam.models.realcam_i2v import RealCamI2VConfig
 
-        files = {**hub.require(hub.files_for(model, depth), model=model, depth=depth, cache=cache), **(paths or {})}
-        if paths:  # explicit paths replace cache lookups; check them now for one clear error
-            missing = [str(p) for p in paths.values() if not Path(p).is_file()]
-            if missing:
-                raise FileNotFoundError(f"weight files not found: {', '.join(missing)}")
+        given = {key: Path(value) for key, value in (paths or {}).items()}
+        missing = [str(p) for p in given.values() if not p.is_file()]
+        if missing:
+            raise FileNotFoundError(f"weight files not found: {', '.join(missing)}")
+        needed = [f for f in hub.files_for(model, depth) if f.key not in given]
+        files = {**(hub.require(needed, model=model, depth=depth, cache=cache) if needed else {}), **given}
         config = RealCamI2VConfig.preset(model, depth=depth)
         network = load_realcam_weights(config, files, model=model, depth=depth)
         tokenizer = CLIPTokenizer.from_files(files["clip-vocab"], files["clip-merges"])
@@ -265,11 +266,12 @@ class RealCamPipeline:
 
     def estimate_depth(self, image: PreparedImage) -> Tensor:
         """Metric depth of the condition image with the model's Depth-Anything-V2 (spec §5.1). -> (H W) metres.
-        With `release_depth` the depth network is moved off the GPU afterwards."""
+        With `release_depth` the depth network is moved off the GPU afterwards (and back for the next call)."""
         from realcam.models.depth.depth_anything import MetricDepthEstimator
 
         if self.model.config.depth is None:
             raise ValueError("this model has no depth network; pass depth= (H W metres) to the pipeline call")
+        self.model.depth_predictor.to(self.device)  # back from the CPU if an earlier call released it
         estimator = MetricDepthEstimator(
             self.model.depth_predictor,
             self.model.depth_predictor_normalizer_mean,

@@ -69,6 +69,19 @@ def test_cli_generate_writes_video_preview_sidecar_deterministically(tiny_checkp
     assert record["versions"]["torch"] and record["metric_scale"]["translation_scale"] == 1.0
 
 
+def test_cli_generate_from_an_image_file_uses_the_depth_network(tiny_checkpoint, tmp_path):
+    from PIL import Image
+
+    Image.fromarray(demo_scene(96, 80).image).save(tmp_path / "room.png")  # not the model size: resized + cropped
+    out = tmp_path / "img.mp4"
+    argv = ["generate", str(tmp_path / "room.png"), "--model", "tiny-256", "--checkpoint", str(tiny_checkpoint)]
+    assert main([*argv, "--preset", "pan-left", "--steps", "1", "--no-noise-shaping", "-o", str(out)]) == 0
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["depth_source"] == "model" and record["settings"]["shaping"]["enabled"] is False
+    assert record["cameras"]["K"][0][0][0] == 0.5 * int(96 * 64 / 80)  # reference K: half the long resized side
+    assert read_video(out).shape == (16, 64, 64, 3)
+
+
 def test_cli_generate_missing_weights_fails_fast_with_the_download_command(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("REALCAM_CACHE", str(tmp_path / "empty-cache"))
     code = main(["generate", "--demo", "--preset", "orbit-left", "-o", str(tmp_path / "x.mp4")])
