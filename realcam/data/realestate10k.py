@@ -23,7 +23,6 @@ normalised intrinsics) and the metadata layout's extra header lines, so the row 
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from realcam.errors import InputError
+from realcam.trajectory.io import RE10K_NUM_COLUMNS, parse_re10k_rows
 
 __all__ = [
     "ClipMetadata",
@@ -48,8 +48,6 @@ __all__ = [
     "read_valid_list",
     "write_metadata_file",
 ]
-
-NUM_COLUMNS = 19
 
 
 @dataclass(frozen=True)
@@ -107,21 +105,7 @@ def parse_pose_lines(lines: Sequence[str], source: str, first_line_number: int =
     focal length or a w2c whose rotation is not a proper rotation (|RᵀR − I| > 1e-3 or det < 0).
     """
     stamps, intr, w2c = [], [], []
-    for offset, line in enumerate(lines):
-        number = first_line_number + offset
-        parts = line.split()
-        if not parts:
-            continue
-        if len(parts) != NUM_COLUMNS:
-            raise InputError(f"{source}: line {number}: expected {NUM_COLUMNS} numbers, got {len(parts)}")
-        try:
-            values = [float(p) for p in parts]
-        except ValueError as error:
-            raise InputError(f"{source}: line {number}: not a number ({error})") from None
-        if not all(math.isfinite(v) for v in values):
-            raise InputError(f"{source}: line {number}: contains NaN or inf")
-        if values[1] <= 0 or values[2] <= 0:
-            raise InputError(f"{source}: line {number}: fx and fy must be positive, got {values[1]}, {values[2]}")
+    for number, values in parse_re10k_rows(lines, source, first_line_number=first_line_number):
         M = np.eye(4)
         M[:3, :4] = np.asarray(values[7:], dtype=np.float64).reshape(3, 4)
         R = M[:3, :3]
@@ -131,7 +115,7 @@ def parse_pose_lines(lines: Sequence[str], source: str, first_line_number: int =
         intr.append(values[1:5])
         w2c.append(M)
     if not stamps:
-        raise InputError(f"{source}: no pose lines (expected {NUM_COLUMNS} numbers per frame)")
+        raise InputError(f"{source}: no pose lines (expected {RE10K_NUM_COLUMNS} numbers per frame)")
     return PoseRows(
         timestamps_us=np.asarray(stamps, dtype=np.int64),
         intrinsics_norm=np.asarray(intr, dtype=np.float64),

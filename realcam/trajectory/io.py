@@ -29,6 +29,7 @@ import json
 import logging
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,7 @@ __all__ = [
     "detect_format",
     "load_trajectory",
     "output_format",
+    "parse_re10k_rows",
     "save_trajectory",
     "trajectory_from_json",
     "trajectory_to_json",
@@ -74,6 +76,7 @@ RE10K_URL = "https://realcam.invalid/trajectory"  # line 1 must exist; the refer
 # NOMINAL_RE10K_HEIGHT px tall with the aspect ratio implied by square pixels (W/H = fy_n/fx_n); normalised values
 # round-trip exactly whatever the size, and `K_for` rescales to the size the model uses.
 NOMINAL_RE10K_HEIGHT = 1080
+RE10K_NUM_COLUMNS = 19  # timestamp, fx fy cx cy, k1 k2, w2c 3×4
 _NERFSTUDIO_DEFAULT_SIZE = (256, 256)  # render size written when a trajectory has no intrinsics
 
 
@@ -343,31 +346,42 @@ def _re10k_to_text(trajectory: Trajectory | SampledTrajectory, num_frames: int |
     return "\n".join(lines) + "\n"
 
 
+def parse_re10k_rows(lines: Sequence[str], source: str, *, first_line_number: int = 1) -> list[tuple[int, list[float]]]:
+    """The numbers of RealEstate10K pose lines: `(line number, 19 floats)` per non-blank line, in order.
+
+    A row is `timestamp_us fx fy cx cy k1 k2` + the OpenCV w2c 3×4 row-major (fx, cx normalised by the width, fy, cy
+    by the height); `first_line_number` is the file line number of `lines[0]`. Raises `InputError` naming `source` and
+    the line for a wrong column count, a non-number, NaN/inf or a non-positive fx/fy. The rotation is not checked here.
+    """
+    rows = []
+    for number, line in enumerate(lines, start=first_line_number):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != RE10K_NUM_COLUMNS:
+            raise InputError(f"{source}: line {number}: expected {RE10K_NUM_COLUMNS} numbers, got {len(parts)}")
+        try:
+            values = [float(p) for p in parts]
+        except ValueError as error:
+            raise InputError(f"{source}: line {number}: not a number ({error})") from None
+        if not all(math.isfinite(v) for v in values):
+            raise InputError(f"{source}: line {number}: contains NaN or inf")
+        if values[1] <= 0 or values[2] <= 0:
+            raise InputError(f"{source}: line {number}: fx and fy must be positive, got fx={values[1]}, fy={values[2]}")
+        rows.append((number, values))
+    return rows
+
+
 def _re10k_from_text(
     text: str, source: str, image_size: tuple[int, int] | None, accept_reflected: bool = False
 ) -> Trajectory:
     lines = text.splitlines()
-    rows: list[tuple[int, list[float]]] = []
-    for number, line in enumerate(lines, start=1):
-        stripped = line.strip()
-        if not stripped or (number == 1 and not stripped[0].isdigit() and stripped[0] not in "+-."):
-            continue  # line 1 is the video URL
-        parts = stripped.split()
-        if len(parts) != 19:
-            raise InputError(f"{source}: line {number}: expected 19 numbers, got {len(parts)}")
-        try:
-            values = [float(p) for p in parts]
-        except ValueError as error:
-            raise InputError(f"{source}: line {number}: not a number ({error})") from error
-        if not all(math.isfinite(v) for v in values):
-            raise InputError(f"{source}: line {number}: contains NaN or inf")
-        rows.append((number, values))
+    first = lines[0].strip() if lines else ""
+    skip_url = bool(first) and not first[0].isdigit() and first[0] not in "+-."  # line 1 is the video URL
+    rows = parse_re10k_rows(lines[1:] if skip_url else lines, source, first_line_number=2 if skip_url else 1)
     if not rows:
-        raise InputError(f"{source}: no pose lines (expected a URL line, then 19 numbers per frame)")
+        raise InputError(f"{source}: no pose lines (expected a URL line, then {RE10K_NUM_COLUMNS} numbers per frame)")
     intr = torch.tensor([v[1:5] for _, v in rows], dtype=torch.float64)
-    for (number, _), (fx, fy, _cx, _cy) in zip(rows, intr.tolist()):
-        if fx <= 0 or fy <= 0:
-            raise InputError(f"{source}: line {number}: fx and fy must be positive, got fx={fx}, fy={fy}")
     if image_size is None:
         height = NOMINAL_RE10K_HEIGHT
         width = max(1, round(height * float(intr[0, 1] / intr[0, 0])))
