@@ -33,9 +33,11 @@ STAGES = ("prepare", "depth", "scene", "preview", "encode", "camera", "denoise",
 INTRO = (
     "Whole pipeline on the demo room, random weights (`realcam bench` / `benchmarks/bench_pipeline.py`): seconds per "
     "stage, the mean DDIM step (CFG branches batched, noise shaping on), total, and peak memory (CUDA: max allocated "
-    "over the run; CPU: process peak RSS), after a 1-step warm-up run. `tiny` = the test-size model (64x64 / 64x128 pixels, 16 frames, 4.9 M "
-    "parameters): it exercises every stage but says little about full-size cost; use `--size full` on the target "
-    "machine for that (the UNet-only rows above give the full-size step cost on CPU)."
+    "over the run; CPU: process peak RSS), after a 1-step warm-up run. `tiny` = the test-size model (64x64 / 64x128 "
+    "pixels, 16 frames, 4.9 M parameters): it exercises every stage but says little about full-size cost; use "
+    "`--size full` on the target machine for that (the UNet-only rows above give the full-size step cost on CPU). "
+    "Not measured yet: full size on CPU (about 15 GB of RAM in fp32 and minutes per UNet call on the shared host) "
+    "and anything on GPU (none was lent to this task); `realcam bench --size full --device cuda` produces both rows."
 )
 HEADER = [
     "| model | size | device | dtype | steps | " + " | ".join(STAGES) + " | step mean | total s | peak GiB | machine |",

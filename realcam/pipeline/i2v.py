@@ -15,7 +15,7 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +29,7 @@ from realcam.diffusion.ddim import DDIMStep
 from realcam.diffusion.guidance import GuidanceConfig
 from realcam.models.camera.condition import CameraCondition
 from realcam.models.encoders.tokenizer import CLIPTokenizer
-from realcam.models.realcam_i2v import RealCamI2V
+from realcam.models.realcam_i2v import RealCamI2V, RealCamI2VConfig
 from realcam.pipeline import conditioning as cond
 from realcam.pipeline.noise_shaping import NoiseShaping
 from realcam.pipeline.sampling import Continuation, SamplerSettings, sample_latents
@@ -234,7 +234,6 @@ class RealCamPipeline:
         files ("base-256", "realcam-256", "depth-indoor", "clip-vocab", "clip-merges"). Missing files raise the one
         WeightsMissingError naming them and the download command."""
         from realcam.checkpoints import hub
-        from realcam.models.realcam_i2v import RealCamI2VConfig
 
         given = {key: Path(value) for key, value in (paths or {}).items()}
         missing = [str(p) for p in given.values() if not p.is_file()]
@@ -474,7 +473,18 @@ class RealCamPipeline:
             K = K_image.float().expand(sampled.num_frames, 3, 3).clone()
         return c2w, K
 
-    def _metadata(self, settings, sampled, c2w, K, preview, conditions, depth, timer, step_times) -> dict[str, Any]:
+    def _metadata(
+        self,
+        settings: GenerationSettings,
+        sampled: SampledTrajectory,
+        c2w: Tensor,
+        K: Tensor,
+        preview: Preview,
+        conditions: Conditions,
+        depth: Tensor | None,
+        timer: _Timer,
+        step_times: list[float],
+    ) -> dict[str, Any]:
         from realcam.trajectory.io import trajectory_to_json
 
         return {
@@ -557,7 +567,9 @@ def resolve_trajectory(trajectory: TrajectoryLike, frames: int) -> SampledTrajec
     return load_trajectory(path).sample(frames)
 
 
-def load_realcam_weights(config, files: dict, *, model: str, depth: str) -> RealCamI2V:
+def load_realcam_weights(
+    config: RealCamI2VConfig, files: Mapping[str, str | os.PathLike], *, model: str, depth: str
+) -> RealCamI2V:
     """Read base + RealCam add-on + depth files, merge (spec §2.2), load strictly into a model built on `meta`."""
     from realcam.checkpoints.assemble import merge_realcam_state_dicts
     from realcam.checkpoints.load import compare_keys, diagnose, format_report, read_dynamicrafter_base, read_state_dict

@@ -81,7 +81,7 @@ def generate_long(
     global cameras, and its first k latents are pasted from the previous clip (`Continuation`). Seeds: clip s uses
     settings.seed + s.
     """
-    from realcam.pipeline.i2v import PreparedImage, resolve_trajectory
+    from realcam.pipeline.i2v import GenerationResult, PreparedImage, resolve_trajectory
 
     if settings.mode != "i2v":
         raise ValueError(f"continuation chains image-to-video clips; mode must be 'i2v', got {settings.mode!r}")
@@ -119,7 +119,7 @@ def generate_long(
             "global_frames": [start, start + f],
             "coverage_per_frame": [round(float(x), 4) for x in preview.coverage],
         }
-        results.append(type(first)(frames, latents.cpu(), preview, relative, K_frames, metadata))
+        results.append(GenerationResult(frames, latents.cpu(), preview, relative, K_frames, metadata))
     frames = torch.cat([results[0].frames, *[r.frames[overlap:] for r in results[1:]]], dim=0)
     metadata = {"segments": segments, "overlap": overlap, "frames": int(frames.shape[0]), **first.metadata}
     return LongResult(frames=frames, segments=results, metadata=metadata)

@@ -1,41 +1,22 @@
-"""A ray-cast textured room for the scale-alignment tests: frames, exact metric z-depth and known poses.
+"""RE10K-layout clips of the shared synthetic room (`tests/synthetic_room.py`) for the scale-alignment tests: frames,
+exact metric z-depth and known poses.
 
-The room is an axis-aligned box x in [-2.5, 2.5], y in [-1.5, 1.5], z in [-2, 5] metres (OpenCV frame of the first
-camera: x right, y down, z forward). Each wall carries a seeded texture of overlapping coloured discs and triangles on
-a smooth gradient, so SIFT finds many distinctive features; `textureless=True` paints every wall flat grey.
+The room here is the box x in [-2.5, 2.5], y in [-1.5, 1.5], z in [-2, 5] metres (OpenCV frame of the first camera:
+x right, y down, z forward); `textureless=True` paints every wall flat grey.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from synthetic_room import Room, dolly_trajectory
 
 from realcam.data.realestate10k import ClipMetadata, PoseRows, write_metadata_file
 from realcam.io.video import write_video
 
-LOW = np.array([-2.5, -1.5, -2.0])
-HIGH = np.array([2.5, 1.5, 5.0])
-TEXELS_PER_METRE = 100
-
-
-def _wall_texture(rng: np.random.Generator, size: int = 800) -> np.ndarray:
-    gradient = np.linspace(60, 190, size)
-    base = np.stack([np.add.outer(gradient, gradient[::-1]) / 2] * 3, axis=-1)
-    image = Image.fromarray(base.astype(np.uint8))
-    draw = ImageDraw.Draw(image)
-    for _ in range(420):
-        cx, cy = rng.uniform(0, size, 2)
-        r = rng.uniform(4, 30)
-        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
-        if rng.random() < 0.5:
-            draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=colour)
-        else:
-            angles = rng.uniform(0, 2 * math.pi, 3)
-            draw.polygon([(cx + r * math.cos(a), cy + r * math.sin(a)) for a in angles], fill=colour)
-    return np.asarray(image.filter(ImageFilter.GaussianBlur(0.7)), dtype=np.float64)
+BOX_MIN = (-2.5, -1.5, -2.0)
+BOX_MAX = (2.5, 1.5, 5.0)
 
 
 def render_room(
@@ -43,44 +24,14 @@ def render_room(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Shapes: c2w (f 4 4) metres, K (3 3) pixels (pixel centres at +0.5) -> frames (f h w 3) uint8, depth (f h w)
     float32 metres (camera z)."""
-    rng = np.random.default_rng(seed)
-    textures = [_wall_texture(rng) for _ in range(6)]
-    u, v = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
-    rays = np.stack([u, v, np.ones_like(u)], -1).reshape(-1, 3) @ np.linalg.inv(K).T  # camera z = 1
-    frames, depths = [], []
-    for pose in c2w:
-        d = rays @ pose[:3, :3].T
-        o = pose[:3, 3]
-        with np.errstate(divide="ignore"):
-            t_low, t_high = (LOW - o) / d, (HIGH - o) / d
-        t_exit = np.where(d > 0, t_high, t_low)  # inside the box: the wall each ray leaves through, per axis
-        axis = np.argmin(t_exit, axis=1)
-        t = t_exit[np.arange(len(d)), axis]
-        hit = o + t[:, None] * d
-        colour = np.full((len(d), 3), 128.0)
-        if not textureless:
-            wall = 2 * axis + (d[np.arange(len(d)), axis] > 0)
-            for w in range(6):
-                sel = wall == w
-                a, b = [k for k in range(3) if k != w // 2]
-                tex = textures[w]
-                col = ((hit[sel, a] - LOW[a]) * TEXELS_PER_METRE).astype(np.int64) % tex.shape[1]
-                row = ((hit[sel, b] - LOW[b]) * TEXELS_PER_METRE).astype(np.int64) % tex.shape[0]
-                colour[sel] = tex[row, col]
-        frames.append(colour.reshape(height, width, 3).round().clip(0, 255).astype(np.uint8))
-        depths.append(t.reshape(height, width).astype(np.float32))  # rays have unit camera z, so t is z
-    return np.stack(frames), np.stack(depths)
+    room = Room(seed, box_min=BOX_MIN, box_max=BOX_MAX, textured=not textureless)
+    frames, depth = room.render(c2w, K, height, width)
+    return frames, depth.astype(np.float32)
 
 
 def walk_trajectory(num_frames: int) -> np.ndarray:
     """A forward walk with a sideways drift and a slow pan (f 4 4), metres; frame 0 at the origin."""
-    c2w = np.tile(np.eye(4), (num_frames, 1, 1))
-    for i in range(num_frames):
-        s = i / max(num_frames - 1, 1)
-        yaw = math.radians(12) * s
-        c2w[i, :3, :3] = [[math.cos(yaw), 0, math.sin(yaw)], [0, 1, 0], [-math.sin(yaw), 0, math.cos(yaw)]]
-        c2w[i, :3, 3] = [0.5 * s, 0.05 * s, 1.2 * s]
-    return c2w
+    return dolly_trajectory(num_frames, (0.5, 0.05, 1.2), yaw_deg=12.0)
 
 
 H, W, F = 192, 256, 12

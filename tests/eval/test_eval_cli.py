@@ -2,9 +2,9 @@
 
 import json
 
-import eval_room
 import numpy as np
 import pytest
+import synthetic_room
 import torch
 
 from realcam.cli.main import main
@@ -12,7 +12,7 @@ from realcam.io.video import write_video
 
 
 def test_eval_camera_cli_counts_a_blank_video_and_writes_reports(tmp_path, capsys):
-    c2w, K = eval_room.arc_trajectory(), eval_room.intrinsics(96, 96)
+    c2w, K = synthetic_room.arc_trajectory(), synthetic_room.intrinsics(96, 96)
     for name in ("a", "b"):
         write_video(tmp_path / f"{name}.mp4", np.full((16, 96, 96, 3), 70, np.uint8), fps=10)
         (tmp_path / f"{name}.json").write_text(json.dumps({"camera": {"c2w": c2w.tolist(), "K": K.tolist()}}))

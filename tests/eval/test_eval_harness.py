@@ -4,9 +4,9 @@ import csv
 import json
 import math
 
-import eval_room
 import numpy as np
 import pytest
+import synthetic_room
 
 from realcam.errors import InputError
 from realcam.eval.harness import (
@@ -45,9 +45,9 @@ def _write_realcam_sample(folder, name, frames, c2w, K):
 @pytest.fixture(scope="module")
 def realcam_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("generated")
-    K = eval_room.intrinsics(H, W)
-    c2w = eval_room.arc_trajectory()
-    frames, depth = eval_room.Room(0).render(c2w, K, H, W)
+    K = synthetic_room.intrinsics(H, W)
+    c2w = synthetic_room.arc_trajectory()
+    frames, depth = synthetic_room.Room(0).render(c2w, K, H, W)
     _write_realcam_sample(folder, "room", frames, c2w, K)
     _write_realcam_sample(folder, "blank", np.full_like(frames, 90), c2w, K)
     write_video(folder / "preview.mp4", frames, fps=10)  # no camera sidecar: not a sample
@@ -154,7 +154,7 @@ def test_static_reference_is_reported_as_undefined():
 
 
 def test_reference_layout(tmp_path):
-    c2w = eval_room.arc_trajectory()
+    c2w = synthetic_room.arc_trajectory()
     w2c = np.linalg.inv(c2w)
     rows = [[221.7, 221.7, 128, 128, 0, 0, *w2c[i, :3].reshape(-1)] for i in range(16)]
     (tmp_path / "camera_data").mkdir()
@@ -178,8 +178,8 @@ def _sfm_result(c2w):
 
 
 def test_metric_variants_reference_definition_and_direct():
-    gt = eval_room.arc_trajectory()  # metres
-    K = eval_room.intrinsics(H, W)
+    gt = synthetic_room.arc_trajectory()  # metres
+    K = synthetic_room.intrinsics(H, W)
     sample = EvalSample("x", None, gt, K, gt_video=None, gt_metric=True)
     world = np.eye(4)
     world[:3, :3] = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])

@@ -10,6 +10,7 @@ import json
 import eval_room
 import numpy as np
 import pytest
+import synthetic_room
 
 from realcam.eval.harness import HarnessConfig, run_trials, summarize
 from realcam.eval.layout import discover_samples
@@ -72,9 +73,9 @@ def test_demo_scene_self_test(tmp_path):
 
 @pytest.mark.slow
 def test_same_seed_is_reproducible_and_seeds_differ():
-    K = eval_room.intrinsics(H, W)
-    c2w = eval_room.arc_trajectory()
-    frames, _ = eval_room.Room(0).render(c2w, K, H, W)
+    K = synthetic_room.intrinsics(H, W)
+    c2w = synthetic_room.arc_trajectory()
+    frames, _ = synthetic_room.Room(0).render(c2w, K, H, W)
     a, b, c = (estimate_poses(frames, K, seed=s) for s in (0, 0, 1))
     np.testing.assert_array_equal(a.c2w, b.c2w)
     assert not np.array_equal(a.c2w, c.c2w)

@@ -1,8 +1,8 @@
 """pycolmap pose estimation on a ray-cast textured room with known metric poses (real SfM, no mocks)."""
 
-import eval_room
 import numpy as np
 import pytest
+import synthetic_room
 
 from realcam.eval.metrics import depth_scale_factor, pose_errors, scale_translations
 from realcam.eval.sfm import ComponentInfo, choose_component, estimate_poses
@@ -12,9 +12,9 @@ H = W = 256
 
 @pytest.fixture(scope="module")
 def room_video():
-    K = eval_room.intrinsics(H, W)
-    c2w = eval_room.arc_trajectory()
-    frames, depth = eval_room.Room(0).render(c2w, K, H, W)
+    K = synthetic_room.intrinsics(H, W)
+    c2w = synthetic_room.arc_trajectory()
+    frames, depth = synthetic_room.Room(0).render(c2w, K, H, W)
     return frames, depth, K, c2w
 
 
@@ -45,13 +45,13 @@ def test_room_reconstruction_matches_ground_truth(room_video):
 
 def test_blank_video_is_a_failure_not_an_exception():
     frames = np.full((16, 128, 128, 3), 127, dtype=np.uint8)
-    result = estimate_poses(frames, eval_room.intrinsics(128, 128), seed=0)
+    result = estimate_poses(frames, synthetic_room.intrinsics(128, 128), seed=0)
     assert result.failure_reason() == "no reconstruction"
     assert not result.registered.any() and np.isnan(result.c2w).all()
 
 
 def test_input_checks():
-    K = eval_room.intrinsics(64, 64)
+    K = synthetic_room.intrinsics(64, 64)
     with pytest.raises(ValueError, match="uint8"):
         estimate_poses(np.zeros((16, 64, 64, 3), dtype=np.float32), K, seed=0)
     with pytest.raises(ValueError, match="pixels"):
