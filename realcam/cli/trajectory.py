@@ -8,9 +8,10 @@ import argparse
 _FORMATS = ("realcam", "nerfstudio", "re10k")
 
 
-def _frames_arg(value: str) -> int | None:
+def _frames_arg(value: str) -> int | str:
+    """`--frames`: a positive frame count, or "keys" (the keyframes themselves). Absent (None) means "the default"."""
     if value == "keys":
-        return None
+        return "keys"
     try:
         n = int(value)
     except ValueError as error:
@@ -61,14 +62,21 @@ def register(subparsers) -> None:
     convert = sub.add_parser(
         "convert",
         help="convert a trajectory between formats",
-        description="Convert between realcam JSON, nerfstudio camera-path JSON and RE10K txt. Per-frame inputs keep "
-        "their frames; a realcam JSON is sampled to --frames (16).",
+        description="Convert between realcam JSON, nerfstudio camera-path JSON and RE10K txt. By default the frames "
+        "the input holds are written: every frame of a per-frame input (RE10K, nerfstudio; a realcam JSON made from "
+        "one holds them exactly as its keyframes), the sampled frames of a realcam JSON (16 unless it states "
+        "another count). --frames N resamples N frames along the spline; --frames keys writes the keyframes.",
     )
     convert.add_argument("input", help="input file")
     convert.add_argument("output", help="output file")
     convert.add_argument("--format", choices=_FORMATS, default=None, help="output format (default: from extension)")
     convert.add_argument("--input-format", choices=_FORMATS, default=None, help="input format (default: detected)")
-    convert.add_argument("--frames", type=_frames_arg, default=None, help="frames to write (a number or 'keys')")
+    convert.add_argument(
+        "--frames",
+        type=_frames_arg,
+        default=None,
+        help="frames to write: N resamples N frames, 'keys' writes the keyframes (default: the frames the input holds)",
+    )
     convert.add_argument("--image-size", type=_size_arg, default=None, help="HxW of an RE10K file's video")
     convert.add_argument("--fps", type=float, default=8.0, help="frames per second written (default 8)")
     convert.add_argument(
@@ -117,27 +125,37 @@ def _run_preset(args: argparse.Namespace) -> int:
         num_keyframes=args.keyframes,
         settings=settings,
     )
-    path = save_trajectory(trajectory, args.output, args.format, num_frames=args.frames)
+    frames = None if args.frames == "keys" else args.frames
+    path = save_trajectory(trajectory, args.output, args.format, num_frames=frames)
     print(f"wrote {path} ({args.name}, {len(trajectory.keyframes)} keyframes)")
     return 0
 
 
 def _run_convert(args: argparse.Namespace) -> int:
-    from realcam.trajectory.io import detect_format, load_trajectory, output_format, save_trajectory
+    from realcam.trajectory.io import (
+        detect_format,
+        load_trajectory,
+        output_format,
+        save_trajectory,
+        stored_num_frames,
+    )
 
     in_format = detect_format(args.input, args.input_format)
     out_format = output_format(args.output, args.format)
     trajectory = load_trajectory(
         args.input, in_format, image_size=args.image_size, accept_reflected=args.accept_reflected
     )
-    frames = args.frames
-    if frames is None and (in_format == "realcam" or out_format == "realcam"):
-        frames = 16  # a realcam file keeps its keyframes and gets the model's 16 frames; per-frame files keep theirs
-    path = save_trajectory(trajectory, args.output, out_format, num_frames=frames, fps=args.fps)
-    if out_format == "realcam":
-        what = f"{len(trajectory.keyframes)} keyframes, {frames} sampled frames"
+    if args.frames is None:  # the frames the input holds (None: its keyframes, which are a per-frame file's frames)
+        frames = stored_num_frames(args.input, in_format)
     else:
-        what = f"{len(trajectory.keyframes) if frames is None else frames} frames"
+        frames = None if args.frames == "keys" else args.frames
+    path = save_trajectory(trajectory, args.output, out_format, num_frames=frames, fps=args.fps)
+    count = len(trajectory.keyframes) if frames is None else frames
+    kind = "the keyframes" if frames is None else "sampled"
+    if out_format == "realcam":
+        what = f"{len(trajectory.keyframes)} keyframes, frames: {count} ({kind})"
+    else:
+        what = f"{count} frames ({kind})"
     print(f"wrote {path} ({in_format} -> {out_format}, {what})")
     return 0
 

@@ -3,24 +3,32 @@ pixels).
 
 Formats:
 - "realcam" (.json): realcam's own versioned schema (`FORMAT_ID`, `SCHEMA_VERSION`); states units, convention,
-  intrinsics in pixels, interpolation settings, keyframes, and the sampled frames (informative; ignored on read):
+  intrinsics in pixels, interpolation settings, keyframes, and the frames written with them:
       {"format": "realcam-trajectory", "version": 1, "convention": "opencv_c2w", "convention_note": "...",
        "units": {"translation": "m", "fov": "deg (vertical)", "time": "s", "intrinsics": "px"},
        "intrinsics": {"K": [[fx, 0, cx], [0, fy, cy], [0, 0, 1]], "width": W, "height": H} | null,
        "settings": {"tension": 0.0, "closed": false, "timing": "arc", "ease": "none", "pivot": [x, y, z] | null},
        "keyframes": [{"c2w": 4×4 rows, "fov_deg": deg | null, "time": s | null}, ...],
-       "frames": {"num_frames": 16, "c2w": [...], "fov_deg": [...] | null}}
-  Reading is strict: unknown or missing keys raise with their names.
+       "frames": {"source": "sampled" | "keyframes", "num_frames": 16, "c2w": [...], "fov_deg": [...] | null,
+                  "time": [...] | null}}
+  Reading is strict: unknown or missing keys raise with their names. `load_trajectory` rebuilds the path from the
+  keyframes; the frames block is informative, except that `stored_num_frames` reads which frames it holds:
+  "keyframes" (the keyframes themselves, at their times: a file made from a per-frame file, or written with
+  `num_frames=None`) or "sampled" (`num_frames` frames along the spline; files without "source" are sampled).
 - "nerfstudio" (.json with a `camera_path` key): nerfstudio's camera-path JSON; OpenGL c2w (row-major 16 numbers),
   vertical FOV in degrees, render size. Read from `camera_path` (the frames that get rendered), each frame a keyframe.
   Its positions are in the scene's units; realcam reads them as metres (scale them if the scene was not metric).
+  nerfstudio renders square pixels. realcam writes each frame's `aspect` as the square-pixel aspect fy·W/(fx·H),
+  which is the width/height ratio before a nominal width was rounded to whole pixels; on read, an `aspect` that
+  rounds to the render size (|aspect·H − W| ≤ 0.5 px) sets fx = fy·W/(H·aspect), so normalised RE10K
+  intrinsics survive the trip exactly. Any other `aspect` (nerfstudio's viewer may store the browser's) is ignored.
 - "re10k" (.txt): RealEstate10K / CameraCtrl pose file: a URL line, then per frame 19 numbers
   `timestamp fx fy cx cy k1 k2` + the OpenCV w2c 3×4 row-major, with fx, cx normalised by the width and fy, cy by the
   height. Each row becomes a keyframe with timing "keys".
 
 Writing a `Trajectory` to a per-frame format (re10k, nerfstudio) samples `num_frames` frames (default 16);
-`num_frames=None` writes the keyframes as they are. Malformed input raises `InputError` naming the file, the
-line or field, and what is wrong.
+`num_frames=None` writes the keyframes as they are (the realcam schema then stores the keyframes as its frames).
+Malformed input raises `InputError` naming the file, the line or field, and what is wrong.
 """
 
 from __future__ import annotations
@@ -62,6 +70,7 @@ __all__ = [
     "output_format",
     "parse_re10k_rows",
     "save_trajectory",
+    "stored_num_frames",
     "trajectory_from_json",
     "trajectory_to_json",
 ]
@@ -154,10 +163,14 @@ def _intrinsics_json(intrinsics: Intrinsics | None) -> dict | None:
 
 
 def trajectory_to_json(trajectory: Trajectory | SampledTrajectory, num_frames: int | None = DEFAULT_NUM_FRAMES) -> dict:
-    """realcam schema as a JSON-ready dict. A SampledTrajectory is stored with its frames as keyframes ("keys")."""
+    """realcam schema as a JSON-ready dict. A SampledTrajectory is stored with its frames as keyframes ("keys").
+
+    The frames block holds `num_frames` frames sampled along the spline ("source": "sampled"), or with
+    `num_frames=None` the keyframes themselves with their FOVs and times ("source": "keyframes").
+    """
     trajectory = _as_trajectory(trajectory)
-    n = len(trajectory.keyframes) if num_frames is None else num_frames
-    sampled = trajectory.sample(n)
+    sampled, times = _frames_for_writing(trajectory, num_frames)
+    known_times = all(t is not None for t in times)
     return {
         "format": FORMAT_ID,
         "version": SCHEMA_VERSION,
@@ -168,11 +181,42 @@ def trajectory_to_json(trajectory: Trajectory | SampledTrajectory, num_frames: i
         "settings": asdict(trajectory.settings),
         "keyframes": [{"c2w": k.c2w.tolist(), "fov_deg": k.fov_deg, "time": k.time} for k in trajectory.keyframes],
         "frames": {
+            "source": "keyframes" if num_frames is None else "sampled",
             "num_frames": sampled.num_frames,
             "c2w": sampled.c2w.tolist(),
             "fov_deg": None if sampled.fov_deg is None else sampled.fov_deg.tolist(),
+            "time": times if known_times else None,
         },
     }
+
+
+def stored_num_frames(path: str | os.PathLike, format: str | None = None) -> int | None:
+    """Which frames a trajectory file holds, in `save_trajectory`'s `num_frames` terms: None when its frames are its
+    keyframes (RE10K and nerfstudio files, realcam files whose frames block has "source": "keyframes"), else the
+    number of frames a realcam file's frames block sampled along the spline (`DEFAULT_NUM_FRAMES` without a block).
+
+    Converting a file onward with this `num_frames` writes the frames the file holds, so per-frame files keep every
+    frame, exactly, through realcam JSON. Raises `InputError` for an unreadable file or a malformed frames block.
+    """
+    fmt = detect_format(path, format)
+    if fmt != "realcam":
+        return None
+    source = str(path)
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InputError(f"{source}: cannot read the realcam JSON ({error})") from error
+    frames = data.get("frames") if isinstance(data, dict) else None
+    if frames is None:
+        return DEFAULT_NUM_FRAMES
+    _strict_keys(frames, {"num_frames"}, {"source", "c2w", "fov_deg", "time"}, f"{source}: field frames")
+    kind = frames.get("source", "sampled")
+    if kind not in ("sampled", "keyframes"):
+        raise InputError(f"{source}: field frames.source: expected 'sampled' or 'keyframes', got {kind!r}")
+    n = frames["num_frames"]
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise InputError(f"{source}: field frames.num_frames: expected a positive integer, got {n!r}")
+    return None if kind == "keyframes" else n
 
 
 def trajectory_from_json(data: Any, source: str = "<json>") -> Trajectory:
@@ -249,9 +293,12 @@ def _nerfstudio_to_json(trajectory: Trajectory | SampledTrajectory, num_frames: 
     height, width = (intrinsics.height, intrinsics.width) if intrinsics is not None else _NERFSTUDIO_DEFAULT_SIZE
     K = sampled.K_for(height, width, DEFAULT_FOV_DEG)
     fov = torch.rad2deg(2 * torch.atan(0.5 * height / K[:, 1, 1]))
+    # Square-pixel aspect fy·W/(fx·H): width/height itself for square pixels; for a nominal width rounded to whole
+    # pixels, the unrounded ratio, which the reader turns back into fx exactly (see the module docstring).
+    aspect = K[:, 1, 1] * width / (K[:, 0, 0] * height)
     gl = opencv_to_opengl_c2w(sampled.c2w)
     frames = [
-        {"camera_to_world": gl[i].reshape(16).tolist(), "fov": float(fov[i]), "aspect": width / height}
+        {"camera_to_world": gl[i].reshape(16).tolist(), "fov": float(fov[i]), "aspect": float(aspect[i])}
         for i in range(sampled.num_frames)
     ]
     # nerfstudio's own keyframes: the trajectory's keyframes when there are any, else the frames themselves.
@@ -324,6 +371,10 @@ def _nerfstudio_from_json(data: Any, source: str) -> Trajectory:
     K = torch.tensor([[0.0, 0.0, width / 2], [0.0, 0.0, height / 2], [0.0, 0.0, 1.0]], dtype=torch.float64)
     focal = 0.5 * height / math.tan(math.radians(keyframes[0].fov_deg) / 2)
     K[0, 0] = K[1, 1] = focal
+    aspect = frames[0].get("aspect")
+    if isinstance(aspect, (int, float)) and not isinstance(aspect, bool) and math.isfinite(aspect) and aspect > 0:
+        if abs(aspect * height - width) <= 0.5:  # the unrounded width of this render size: pixels not quite square
+            K[0, 0] = focal * width / (height * aspect)
     return Trajectory(tuple(keyframes), InterpolationSettings(timing="keys"), Intrinsics(K, width, height))
 
 

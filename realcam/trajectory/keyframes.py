@@ -208,8 +208,10 @@ class SampledTrajectory:
     def K_for(self, height: int, width: int, default_fov_deg: float = DEFAULT_FOV_DEG) -> Tensor:
         """Per-frame K (f 3 3) float64 in pixels of a height×width image.
 
-        Precedence: per-frame FOV (vertical, square pixels) with the principal point of the intrinsics (or the image
-        centre); else the intrinsics adapted to height×width by resize-to-cover + centre-crop; else `default_fov_deg`.
+        Precedence: per-frame FOV (vertical: sets fy; fx keeps the intrinsics' pixel aspect fx/fy, 1 without
+        intrinsics) with the principal point of the intrinsics (or the image centre); else the intrinsics adapted to
+        height×width by resize-to-cover + centre-crop; else `default_fov_deg`. A FOV change is a zoom: it scales fx
+        and fy together, so non-square pixels (or a nominal width rounded to whole pixels) stay as they were.
         """
         f = self.num_frames
         if self.intrinsics is not None:
@@ -218,6 +220,6 @@ class SampledTrajectory:
             base = K_from_fov(height, width, default_fov_deg).expand(f, 3, 3).clone()
         if self.fov_deg is not None:
             focal = 0.5 * height / torch.tan(torch.deg2rad(self.fov_deg) / 2)
-            base[:, 0, 0] = focal
+            base[:, 0, 0] = focal * (base[:, 0, 0] / base[:, 1, 1])
             base[:, 1, 1] = focal
         return base

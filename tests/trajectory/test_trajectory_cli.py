@@ -50,3 +50,81 @@ def test_presets_listing(capsys):
     assert main(["trajectory", "presets"]) == 0
     text = capsys.readouterr().out
     assert "dolly-zoom-in" in text and "'rotate anti-clockwise'" in text
+
+
+def _random_w2c(generator: torch.Generator) -> torch.Tensor:
+    from realcam.geometry.se3 import quat_wxyz_to_matrix
+
+    q = torch.randn(4, generator=generator, dtype=torch.float64)
+    w2c = torch.eye(4, dtype=torch.float64)
+    w2c[:3, :3] = quat_wxyz_to_matrix(q / q.norm())
+    w2c[:3, 3] = 2 * torch.randn(3, generator=generator, dtype=torch.float64)
+    return w2c
+
+
+def _re10k_rows(path) -> tuple[list[int], torch.Tensor, torch.Tensor]:
+    """Timestamps, normalised intrinsics (f 4) and w2c (f 4 4) of an RE10K file."""
+    rows = [line.split() for line in path.read_text().splitlines()[1:]]
+    w2c = torch.eye(4, dtype=torch.float64).repeat(len(rows), 1, 1)
+    w2c[:, :3, :4] = torch.tensor([[float(x) for x in r[7:]] for r in rows], dtype=torch.float64).reshape(-1, 3, 4)
+    intr = torch.tensor([[float(x) for x in r[1:5]] for r in rows], dtype=torch.float64)
+    return [int(r[0]) for r in rows], intr, w2c
+
+
+def test_convert_chain_keeps_every_frame_of_a_per_frame_file(tmp_path):
+    # 20 rows, uneven timestamps, random poses, non-square nominal aspect (fy_n/fx_n = 1.776: 1918.08 px wide at the
+    # nominal 1080 px height, so the nominal width is rounded).
+    generator = torch.Generator().manual_seed(3)
+    w2c = torch.stack([_random_w2c(generator) for _ in range(20)])
+    stamps = [0]
+    for _ in range(19):
+        stamps.append(stamps[-1] + int(torch.randint(20_000, 200_000, (1,), generator=generator)))
+    intr = (0.5, 0.888, 0.5, 0.5)
+    lines = ["https://www.youtube.com/watch?v=example"]
+    for stamp, pose in zip(stamps, w2c):
+        numbers = [*intr, 0.0, 0.0, *pose[:3, :4].reshape(-1).tolist()]
+        lines.append(" ".join([str(stamp)] + [repr(x) for x in numbers]))
+    src = tmp_path / "in.txt"
+    src.write_text("\n".join(lines) + "\n")
+
+    assert main(["trajectory", "convert", str(src), str(tmp_path / "a.json")]) == 0
+    data = json.loads((tmp_path / "a.json").read_text())
+    assert data["frames"]["source"] == "keyframes" and data["frames"]["num_frames"] == 20
+    assert data["frames"]["time"] == pytest.approx([s * 1e-6 for s in stamps], abs=1e-12)
+    c2w_frames = torch.tensor(data["frames"]["c2w"], dtype=torch.float64)
+    torch.testing.assert_close(torch.linalg.inv(c2w_frames), w2c, atol=1e-6, rtol=0)
+
+    # realcam JSON -> RE10K keeps poses, intrinsics and timestamps.
+    assert main(["trajectory", "convert", str(tmp_path / "a.json"), str(tmp_path / "direct.txt")]) == 0
+    back_stamps, back_intr, back_w2c = _re10k_rows(tmp_path / "direct.txt")
+    assert back_stamps == stamps
+    torch.testing.assert_close(back_w2c, w2c, atol=1e-6, rtol=0)
+    torch.testing.assert_close(back_intr, torch.tensor([intr] * 20, dtype=torch.float64), atol=1e-9, rtol=0)
+
+    # ... -> nerfstudio JSON -> RE10K: poses and intrinsics (nerfstudio holds FOV and aspect) come back.
+    ns = tmp_path / "b.json"
+    assert main(["trajectory", "convert", str(tmp_path / "a.json"), str(ns), "--format", "nerfstudio"]) == 0
+    assert len(json.loads(ns.read_text())["camera_path"]) == 20
+    assert main(["trajectory", "convert", str(ns), str(tmp_path / "c.txt")]) == 0
+    _, back_intr, back_w2c = _re10k_rows(tmp_path / "c.txt")
+    torch.testing.assert_close(back_w2c, w2c, atol=1e-6, rtol=0)
+    torch.testing.assert_close(back_intr, torch.tensor([intr] * 20, dtype=torch.float64), atol=1e-9, rtol=0)
+
+    # --frames N resamples; the realcam JSON then holds N sampled frames and passes them on.
+    assert main(["trajectory", "convert", str(src), str(tmp_path / "r.json"), "--frames", "8"]) == 0
+    assert json.loads((tmp_path / "r.json").read_text())["frames"]["source"] == "sampled"
+    assert main(["trajectory", "convert", str(tmp_path / "r.json"), str(tmp_path / "r.txt")]) == 0
+    assert len(_re10k_rows(tmp_path / "r.txt")[0]) == 8
+
+
+def test_convert_frames_keys_differs_from_default(tmp_path, capsys):
+    path = tmp_path / "dolly.json"  # 5 keyframes, 16 sampled frames
+    assert main(["trajectory", "preset", "truck-right", "--keyframes", "5", "-o", str(path)]) == 0
+    for frames, rows in ((None, 16), ("keys", 5), ("7", 7)):
+        out = tmp_path / f"out_{frames}.txt"
+        extra = [] if frames is None else ["--frames", frames]
+        assert main(["trajectory", "convert", str(path), str(out), *extra]) == 0
+        assert len(_re10k_rows(out)[0]) == rows
+    keys_w2c = _re10k_rows(tmp_path / "out_keys.txt")[2]
+    torch.testing.assert_close(keys_w2c[:, 0, 3], torch.tensor([-0.0, -0.25, -0.5, -0.75, -1.0], dtype=torch.float64))
+    assert "5 frames (the keyframes)" in capsys.readouterr().out

@@ -47,7 +47,12 @@ def _read_re10k_intrinsics(path) -> torch.Tensor:
 
 
 @fast
-@given(poses, st.sampled_from([(0.5, 0.5, 0.5, 0.5), (0.5, 0.8888888888888888, 0.5, 0.5), (0.9, 0.6, 0.5, 0.5)]))
+@given(
+    poses,
+    st.sampled_from(
+        [(0.5, 0.5, 0.5, 0.5), (0.5, 0.8888888888888888, 0.5, 0.5), (0.9, 0.6, 0.5, 0.5), (0.5, 0.888, 0.5, 0.5)]
+    ),
+)
 def test_re10k_realcam_nerfstudio_re10k_round_trip(tmp_path_factory, data, intr):
     folder = tmp_path_factory.mktemp("rt")
     w2cs = [_w2c(q, t) for q, t in data]
@@ -65,6 +70,54 @@ def test_re10k_realcam_nerfstudio_re10k_round_trip(tmp_path_factory, data, intr)
     # Square pixels and a centred principal point: nerfstudio (fov + aspect) holds the intrinsics too.
     torch.testing.assert_close(
         _read_re10k_intrinsics(folder / "c.txt"), torch.tensor([intr] * len(w2cs), dtype=F64), atol=1e-9, rtol=0
+    )
+
+
+def test_normalised_intrinsics_survive_a_rounded_nominal_width(tmp_path):
+    # fy_n/fx_n = 1.776: the nominal image is 1918.08 px wide at 1080 px, rounded to 1918. Before the fix, fx came
+    # back from nerfstudio as 0.5000209 (square pixels on the rounded width).
+    w2cs = [_w2c((1, 0, 0, 0), (0, 0, -z)) for z in (0.0, 0.5, 1.0)]
+    intr = (0.5, 0.888, 0.5, 0.5)
+    (tmp_path / "in.txt").write_text(_re10k_text(w2cs, intr, stamps=[0, 100000, 300000]))
+    trajectory = load_trajectory(tmp_path / "in.txt")
+    assert (trajectory.intrinsics.width, trajectory.intrinsics.height) == (1918, 1080)
+    assert float(trajectory.intrinsics.K[0, 0]) / 1918 == 0.5
+    save_trajectory(trajectory, tmp_path / "a.json", num_frames=None)
+    save_trajectory(load_trajectory(tmp_path / "a.json"), tmp_path / "b.json", "nerfstudio", num_frames=None)
+    assert json.loads((tmp_path / "b.json").read_text())["camera_path"][0]["aspect"] == pytest.approx(1.776, abs=1e-12)
+    from_ns = load_trajectory(tmp_path / "b.json")
+    assert float(from_ns.intrinsics.K[0, 0]) / 1918 == pytest.approx(0.5, abs=1e-14)
+    save_trajectory(from_ns, tmp_path / "c.txt", num_frames=None)
+    torch.testing.assert_close(
+        _read_re10k_intrinsics(tmp_path / "c.txt"), torch.tensor([intr] * 3, dtype=F64), atol=1e-14, rtol=0
+    )
+
+
+def test_nerfstudio_aspect_far_from_the_render_size_is_ignored(tmp_path):
+    trajectory = make_preset("dolly-forward", fov_deg=50.0)
+    save_trajectory(trajectory, tmp_path / "ns.json", "nerfstudio")
+    data = json.loads((tmp_path / "ns.json").read_text())
+    for frame in data["camera_path"]:
+        frame["aspect"] = 1.6  # a viewer window's aspect, not the 256×256 render size: pixels stay square
+    (tmp_path / "ns.json").write_text(json.dumps(data))
+    K = load_trajectory(tmp_path / "ns.json").intrinsics.K
+    assert float(K[0, 0]) == float(K[1, 1])
+
+
+def test_per_frame_fov_keeps_the_pixel_aspect_of_the_intrinsics(tmp_path):
+    # RE10K rows that zoom (fx_n, fy_n both change) on a 640×360 video with non-square pixels.
+    w2cs = [_w2c((1, 0, 0, 0), (0, 0, -z)) for z in (0.0, 0.5)]
+    text = _re10k_text(w2cs, (0.55, 0.97, 0.5, 0.5)).splitlines()
+    text[2] = text[2].replace("0.55 0.97", "0.66 1.164", 1)
+    (tmp_path / "in.txt").write_text("\n".join(text) + "\n")
+    trajectory = load_trajectory(tmp_path / "in.txt", image_size=(360, 640))
+    assert trajectory.keyframes[1].fov_deg is not None
+    save_trajectory(trajectory, tmp_path / "out.txt", num_frames=None)
+    torch.testing.assert_close(
+        _read_re10k_intrinsics(tmp_path / "out.txt"),
+        torch.tensor([[0.55, 0.97, 0.5, 0.5], [0.66, 1.164, 0.5, 0.5]], dtype=F64),
+        atol=1e-12,
+        rtol=0,
     )
 
 
