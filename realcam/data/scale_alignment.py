@@ -4,8 +4,12 @@ Per clip (`align_clip`):
 1. Frames at the working resolution: the clip's full frame (no crop) resized so its short side is
    `AlignOptions.working_short_side` (256 px by default: the training resolution, SIFT at ~0.2 s per frame on CPU).
    K in pixels of that size comes straight from RE10K's normalised intrinsics.
-2. SIFT (pycolmap, affine shape + domain-size pooling, as the evaluation) and sequential matching with guided
-   matching; one shared PINHOLE camera (fx, fy, cx, cy from the clip, so fy is not dropped).
+2. Plain SIFT (pycolmap; `AlignOptions.sfm`: no affine shape, no domain-size pooling, unlike the evaluation's SfM
+   defaults) and sequential matching with guided matching; one shared PINHOLE camera (fx, fy, cx, cy from the clip,
+   so fy is not dropped). Why plain: the evaluation registers frames of unknown pose, where the affine-invariant
+   descriptors help with strong viewpoint changes; here every pose is given and only points between nearby frames
+   are triangulated, so the slower descriptors buy little while making extraction several times slower on CPU.
+   `AlignOptions(sfm=SfmOptions())` restores the evaluation's settings.
 3. Point triangulation with every image fixed at its RE10K pose and the intrinsics fixed (`pycolmap.triangulate_points`,
    the CLI's `point_triangulator`; COLMAP's defaults: min angle 1.5°, 4 px reprojection error).
 4. Metric depth of every frame (an injected depth source: the Depth-Anything-V2 metric model, or true depth).

@@ -9,7 +9,7 @@ import pytest
 import torch
 from data_re10k_folder import make_folder
 
-from realcam.data.dataset import RealEstate10KDataset, collate
+from realcam.data.dataset import ITEM_KEYS, RealEstate10KDataset, collate
 from realcam.data.manifest import build_records, read_manifest, with_scales, write_manifest
 from realcam.data.realestate10k import (
     format_pose_line,
@@ -142,18 +142,34 @@ def test_dataset_yields_spec_tensors(folder):
     ds = RealEstate10KDataset(manifest, pixel_hw=out_hw, frames=16, stride_range=(1, 10), seed=3)
     assert len(ds) == 2
     item = ds[0]
+    tensors = {
+        "video": ((3, 16, 32, 32), torch.float32),
+        "rel_c2w": ((16, 4, 4), torch.float32),
+        "K": ((16, 3, 3), torch.float32),
+        "frame_indices": ((16,), torch.int64),
+        "metric_scale": ((16,), torch.float32),
+    }
+    scalars = {"cond_index": int, "frame_stride": int, "fps": int, "fs": int, "cond_scale": float}
+    scalars |= {"caption": str, "clip_id": str, "video_path": str}
+    assert set(item) == set(tensors) | set(scalars) == ITEM_KEYS
+    for key, (shape, dtype) in tensors.items():
+        assert tuple(item[key].shape) == shape and item[key].dtype == dtype, key
+    for key, kind in scalars.items():
+        assert type(item[key]) is kind, key
     assert item["clip_id"] == "clipA" and item["caption"] == "a room number 0"
+    assert item["video_path"] == str(root / "video_clips" / "train" / "yt000" / "clipA.mp4")
     video, rel, K = item["video"], item["rel_c2w"], item["K"]
-    assert video.shape == (3, 16, 32, 32) and video.dtype == torch.float32
-    assert rel.shape == (16, 4, 4) and rel.dtype == torch.float32 and K.shape == (16, 3, 3) and K.dtype == torch.float32
     assert -1 <= float(video.min()) and float(video.max()) <= 1
     # Blue encodes the frame index: recover which frames were picked (lossless video).
     blue = ((video[2, :, 5, 5] + 1) * 127.5).round().long().numpy()
     indices = blue // 6
     stride = int(indices[1] - indices[0])
-    assert item["fs"] == stride and np.all(np.diff(indices) == stride)
+    assert np.all(np.diff(indices) == stride) and np.array_equal(item["frame_indices"].numpy(), indices)
+    assert item["frame_stride"] == item["fs"] == stride and item["fps"] == 30 // stride
     cond = item["cond_index"]
     rows, scales = truth["clipA"]
+    torch.testing.assert_close(item["metric_scale"], torch.from_numpy(scales[indices]).float())
+    assert item["cond_scale"] == float(scales[indices[cond]])
     K_ref, rel_ref, left, rw = expected_item(rows, scales, indices, cond, out_hw)
     torch.testing.assert_close(K, torch.from_numpy(K_ref).float())
     torch.testing.assert_close(rel, torch.from_numpy(rel_ref).float(), atol=1e-5, rtol=1e-5)
@@ -170,7 +186,7 @@ def test_dataset_determinism_epochs_and_fps(folder):
     a, b = ds[1], ds[1]
     assert torch.equal(a["video"], b["video"]) and a["cond_index"] == b["cond_index"]
     stride = int(round(float((a["video"][2, 1, 0, 0] - a["video"][2, 0, 0, 0]) * 127.5 / 6)))
-    assert a["fs"] == 30 // stride  # floor(fps / stride)
+    assert a["fs"] == a["fps"] == 30 // stride and a["frame_stride"] == stride  # fs = floor(fps / stride)
     draws = set()
     for epoch in range(6):
         ds.set_epoch(epoch)
@@ -189,6 +205,11 @@ def test_collate_and_dataloader(folder):
     assert batch["video"].shape == (2, 3, 16, 16, 16) and batch["rel_c2w"].shape == (2, 16, 4, 4)
     assert batch["K"].shape == (2, 16, 3, 3) and batch["cond_index"].dtype == torch.int64
     assert batch["fs"].shape == (2,) and batch["clip_id"] == ["clipA", "clipB"]
+    assert batch["frame_indices"].shape == (2, 16) and batch["frame_indices"].dtype == torch.int64
+    assert batch["metric_scale"].shape == (2, 16) and batch["cond_scale"].dtype == torch.float32
+    assert batch["fps"].dtype == batch["frame_stride"].dtype == torch.int64 and len(batch["video_path"]) == 2
+    with pytest.raises(ValueError, match="missing \\['fps'\\]"):
+        collate([{k: v for k, v in ds[0].items() if k != "fps"}])
 
 
 def test_dataset_requires_scale(folder, tmp_path):
@@ -198,8 +219,9 @@ def test_dataset_requires_scale(folder, tmp_path):
     with pytest.raises(ValueError, match="no metric_scale"):
         RealEstate10KDataset(path)
     ds = RealEstate10KDataset(path, require_scale=False, pixel_hw=(16, 16))
-    rel = ds[1]["rel_c2w"]
-    assert rel.shape == (16, 4, 4)
+    item = ds[1]
+    assert item["rel_c2w"].shape == (16, 4, 4) and item["cond_scale"] == 1.0
+    assert torch.isnan(item["metric_scale"]).all()  # no alignment: reported as unknown, scale 1 applied
 
 
 def test_metadata_command_builds_layout_from_pose_files(folder, tmp_path):

@@ -4,7 +4,7 @@ import json
 
 import pytest
 import torch
-from train_synthetic import make_model
+from train_synthetic import make_model, released_weight_files
 
 from realcam.checkpoints.keys import REALCAM, is_camera_key, source_of
 from realcam.errors import CheckpointMismatchError
@@ -101,3 +101,46 @@ def test_config_is_strict_and_round_trips(tmp_path):
         0.5,
     )
     assert (defaults.loop.grad_accum, defaults.loop.seed, defaults.step.uncond_prob) == (8, 20230211, 0.05)
+
+
+def test_trained_addon_loads_through_the_pipeline_loader(tmp_path, monkeypatch):
+    """The add-on as training writes it (`save_camera_plugin`, the loop's writer) is a valid `realcam-256` file for the
+    pipeline: `load_realcam_weights` (strict over every key) and `RealCamPipeline.from_pretrained(paths=...)` give the
+    trained plugin and the base/depth weights untouched."""
+    from realcam.models.realcam_i2v import RealCamI2VConfig
+    from realcam.pipeline.i2v import RealCamPipeline, load_realcam_weights
+    from realcam.pipeline.tiny import tiny_config
+
+    trained = make_model()
+    with torch.no_grad():
+        for name, param in trained.named_parameters():
+            if is_camera_key(name):
+                param.add_(0.5)  # a trained plugin differs from every donor tensor
+    addon_path = save_camera_plugin(trained, tmp_path / ADDON_FILE, {"model": "tiny-256", "step": 2})
+    files, donor = released_weight_files(tmp_path, addon_path)
+    addon = camera_plugin_state_dict(trained)
+
+    def check(model) -> None:
+        loaded = model.state_dict()
+        assert set(loaded) == set(donor)
+        for key, value in loaded.items():
+            assert torch.equal(value, addon[key] if key in addon else donor[key]), key
+
+    check(load_realcam_weights(tiny_config("256"), files, model="256", depth="indoor"))
+    # from_pretrained builds the released preset; at test size the preset is swapped for the tiny config.
+    tiny = tiny_config("256")
+    monkeypatch.setattr(RealCamI2VConfig, "preset", classmethod(lambda cls, name, depth="indoor": tiny))
+    pipeline = RealCamPipeline.from_pretrained("256", "indoor", paths=files)
+    check(pipeline.model)
+    assert pipeline.tokenizer.encoder == json.loads(files["clip-vocab"].read_text())
+
+    # A plugin missing one tensor is refused by the pipeline's strict check, naming the key.
+    partial = dict(addon)
+    dropped = sorted(partial)[0]
+    del partial[dropped]
+    from realcam.checkpoints.load import save_safetensors
+
+    save_safetensors(partial, tmp_path / "partial.safetensors")
+    files["realcam-256"] = tmp_path / "partial.safetensors"
+    with pytest.raises(CheckpointMismatchError, match=dropped.replace(".", "\\.")):
+        load_realcam_weights(tiny_config("256"), files, model="256", depth="indoor")

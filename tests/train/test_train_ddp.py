@@ -3,7 +3,8 @@ step accumulating 2 micro-batches per process (so DDP's no-sync path and an epoc
 
 Checks (issue #10): the run really is distributed (MULTI_CPU, 2 processes: accelerate's silent single-process traps),
 the loss is finite, only camera-plugin parameters changed, both processes hold identical weights, and the saved add-on
-loads strictly into a full model assembled the released way (DynamiCrafter base ∪ add-on ∪ depth).
+loads strictly into a full model assembled the released way (DynamiCrafter base ∪ add-on ∪ depth), by hand and through
+the pipeline's loader `load_realcam_weights`.
 """
 
 import math
@@ -14,12 +15,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from train_synthetic import make_model
+from train_synthetic import make_model, released_weight_files
 
 from realcam.checkpoints.assemble import merge_realcam_state_dicts, realcam_file_kind
 from realcam.checkpoints.keys import DC_BASE, REALCAM, is_camera_key, source_of
 from realcam.checkpoints.load import load_state_dict_strict, read_state_dict
 from realcam.models.realcam_i2v import RealCamI2V
+from realcam.pipeline.i2v import load_realcam_weights
 from realcam.pipeline.tiny import tiny_config, tiny_model
 from realcam.train.checkpoint import ADDON_FILE, list_checkpoints, read_training_state
 
@@ -59,7 +61,7 @@ def test_only_the_plugin_changed_and_ranks_agree(ddp_run):
         assert torch.equal(final0[key], final1[key]), key
 
 
-def test_checkpoint_is_an_addon_that_loads_strictly(ddp_run):
+def test_checkpoint_is_an_addon_that_loads_strictly(ddp_run, tmp_path):
     out, ranks = ddp_run
     final = ranks[0]["state"]
     for path in (out / "run" / ADDON_FILE, list_checkpoints(out / "run")[-1][1] / ADDON_FILE):
@@ -75,6 +77,11 @@ def test_checkpoint_is_an_addon_that_loads_strictly(ddp_run):
         pipeline_model = RealCamI2V(tiny_config("256"))
         load_state_dict_strict(pipeline_model, merged, what="trained checkpoint")
         loaded = pipeline_model.state_dict()
+        for key in addon:
+            assert torch.equal(loaded[key], final[key]), key
+        # The pipeline's own loader, from the released file kinds (.ckpt base, the add-on as written, .pth depth).
+        files, _ = released_weight_files(tmp_path, path)
+        loaded = load_realcam_weights(tiny_config("256"), files, model="256", depth="indoor").state_dict()
         for key in addon:
             assert torch.equal(loaded[key], final[key]), key
     step, directory = list_checkpoints(out / "run")[-1]

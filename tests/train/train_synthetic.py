@@ -4,6 +4,7 @@ and a small config. Imported by the tests and by the 2-process script (`ddp_trai
 from __future__ import annotations
 
 import functools
+import json
 import math
 
 import torch
@@ -17,9 +18,9 @@ FRAMES = 4  # fewer than the released 16 to keep CPU tests fast; every module ha
 
 
 class SyntheticClips(Dataset):
-    """`n` seeded clips in the dataset contract: video (3 f H W) in [-1, 1], caption, rel_c2w (f 4 4) metric and
-    relative to the condition frame, K (f 3 3) pixels, cond_index, fs, clip_id. A camera dollying forward 0.1 m/frame
-    with a small yaw, so the epipolar masks are non-trivial."""
+    """`n` seeded clips with the keys of `realcam.data.dataset.ITEM_KEYS`: video (3 f H W) in [-1, 1], caption,
+    rel_c2w (f 4 4) metric and relative to the condition frame, K (f 3 3) pixels, cond_index, fs (stride 3 at 30 fps),
+    clip_id, ... A camera dollying forward 0.1 m/frame with a small yaw, so the epipolar masks are non-trivial."""
 
     def __init__(self, n: int = 4, variant: str = "256", frames: int = FRAMES, seed: int = 0) -> None:
         self.n, self.frames, self.seed = n, frames, seed
@@ -48,7 +49,13 @@ class SyntheticClips(Dataset):
             "K": K,
             "cond_index": cond_index,
             "fs": 3,
+            "frame_stride": 3,
+            "fps": 10,
+            "frame_indices": 3 * torch.arange(f),
             "clip_id": f"clip{index:03d}",
+            "video_path": f"synthetic/clip{index:03d}.mp4",
+            "metric_scale": torch.ones(f),
+            "cond_scale": 1.0,
         }
 
 
@@ -111,3 +118,33 @@ def make_manifest(root, clips: int = 2, num_frames: int = 12, height: int = 48, 
     )
     assert not dropped, dropped
     return write_manifest(root / "train.jsonl", with_scales(records, scales), split="train")
+
+
+def released_weight_files(directory, addon_path, donor_seed: int = 99) -> tuple[dict, dict]:
+    """The pipeline's weight files around a trained add-on: a DynamiCrafter-layout base `.ckpt` ({"state_dict": ...})
+    and a Depth-Anything `.pth`, both cut from a tiny donor model, plus tiny CLIP tokenizer files
+    (Hugging Face layout). Returns (files keyed like `RealCamPipeline.from_pretrained(paths=...)`, the donor's full
+    state dict)."""
+    from realcam.checkpoints.keys import DC_BASE, source_of
+    from realcam.pipeline.tiny import tiny_tokenizer
+
+    donor = tiny_model("256", seed=donor_seed).state_dict()
+    schedule = set(tiny_config("256").schedule().reference_buffers())
+    base = {k: v for k, v in donor.items() if source_of(k) == DC_BASE and k not in schedule}
+    depth = {k.removeprefix("depth_predictor."): v for k, v in donor.items() if k.startswith("depth_predictor.")}
+    torch.save({"state_dict": base}, directory / "model.ckpt")
+    torch.save(depth, directory / "depth.pth")
+    encoder = dict(tiny_tokenizer().encoder)
+    encoder["<|startoftext|>"] = encoder.pop("<start_of_text>")
+    encoder["<|endoftext|>"] = encoder.pop("<end_of_text>")
+    (directory / "vocab.json").write_text(json.dumps(encoder))
+    (directory / "merges.txt").write_text("#version: 0.2\n")
+    files = {
+        "base-256": directory / "model.ckpt",
+        "realcam-256": addon_path,
+        "depth-indoor": directory / "depth.pth",
+        "clip-vocab": directory / "vocab.json",
+        "clip-merges": directory / "merges.txt",
+    }
+    return files, donor
+
