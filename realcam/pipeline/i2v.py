@@ -15,7 +15,7 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -567,34 +567,8 @@ def resolve_trajectory(trajectory: TrajectoryLike, frames: int) -> SampledTrajec
     return load_trajectory(path).sample(frames)
 
 
-def load_realcam_weights(
-    config: RealCamI2VConfig, files: Mapping[str, str | os.PathLike], *, model: str, depth: str
-) -> RealCamI2V:
-    """Read base + RealCam add-on + depth files, merge (spec §2.2), load strictly into a model built on `meta`."""
-    from realcam.checkpoints.assemble import merge_realcam_state_dicts
-    from realcam.checkpoints.load import compare_keys, diagnose, format_report, read_dynamicrafter_base, read_state_dict
-    from realcam.errors import CheckpointMismatchError
-
-    state = merge_realcam_state_dicts(
-        read_dynamicrafter_base(files[f"base-{model}"]),
-        read_state_dict(files[f"realcam-{model}"]),
-        read_state_dict(files[f"depth-{depth}"]),
-    )
-    with torch.device("meta"):
-        network = RealCamI2V(config)
-    expected = {k: tuple(v.shape) for k, v in network.state_dict().items()}
-    # Schedule buffers are recomputed from the config (the reference re-registers them for the 512 model).
-    schedule_keys = set(config.schedule().reference_buffers())
-    state = {k: v for k, v in state.items() if k not in schedule_keys}
-    report = compare_keys({k: s for k, s in expected.items() if k not in schedule_keys}, state)
-    if not report.ok:
-        raise CheckpointMismatchError(format_report(report, what=f"RealCam-I2V {model}", hints=diagnose(report)))
-    network.load_state_dict(
-        {k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=False, assign=True
-    )
-    network.reset_schedule_buffers()
-    _restore_constant_buffers(network)
-    return network
+# Moved to realcam.checkpoints (issue 6); kept importable from here for callers.
+from realcam.checkpoints.realcam_files import load_realcam_weights  # noqa: E402
 
 
 def _restore_constant_buffers(network: RealCamI2V) -> None:
