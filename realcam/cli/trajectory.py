@@ -165,22 +165,24 @@ def _run_info(args: argparse.Namespace) -> int:
     import json
 
     from realcam.trajectory.io import detect_format, load_trajectory
-    from realcam.trajectory.metrics import keyframe_segment_lengths, path_stats
+    from realcam.trajectory.metrics import keyframe_segment_stats, path_stats
 
     fmt = detect_format(args.file, args.format)
     trajectory = load_trajectory(args.file, fmt, accept_reflected=args.accept_reflected)
     stats = path_stats(trajectory.sample(args.frames), args.fps)
+    segments = keyframe_segment_stats(trajectory, args.frames, args.fps)
+    spline = sum(seg.length_m for seg in segments)
     if args.json:
         record = dataclasses.asdict(stats)
         record.update(file=str(args.file), format=fmt, keyframes=len(trajectory.keyframes))
-        record["spline_length_m"] = float(keyframe_segment_lengths(trajectory).sum())
+        record["spline_length_m"] = spline
+        record["keyframe_segments"] = [dataclasses.asdict(seg) for seg in segments]
         print(json.dumps(record, indent=1))
         return 0
     s = trajectory.settings
     loop = "closed loop" if s.closed else "open"
     print(f"{args.file}: {fmt}, {len(trajectory.keyframes)} keyframes (timing {s.timing}, ease {s.ease}, {loop})")
     print(f"frames:            {stats.num_frames} at {stats.fps:g} fps ({stats.duration_s:.3f} s)")
-    spline = float(keyframe_segment_lengths(trajectory).sum())
     print(
         f"length:            {stats.total_length_m:.3f} m between frames ({spline:.3f} m along the spline; "
         f"farthest from start {stats.max_distance_from_start_m:.3f} m)"
@@ -195,8 +197,27 @@ def _run_info(args: argparse.Namespace) -> int:
     if trajectory.intrinsics is not None:
         i = trajectory.intrinsics
         print(f"intrinsics:        {i.width}x{i.height} px, fx {float(i.K[0, 0]):.2f}, fy {float(i.K[1, 1]):.2f}")
+    _print_segments(segments)
     print("warnings:          " + ("; ".join(stats.warnings) if stats.warnings else "none"))
     return 0
+
+
+def _print_segments(segments) -> None:
+    """One line per keyframe segment: length, rotation, playback time and mean speeds."""
+    if not segments:
+        print("segments:          none (a single keyframe)")
+        return
+    print(f"segments:          {len(segments)} between keyframes (length, rotation, playback time, mean speeds)")
+    for seg in segments:
+        if seg.speed_mps is None:
+            speeds = "no playback time"
+        else:
+            speeds = f"{seg.speed_mps:.3f} m/s, {seg.angular_speed_dps:.2f} deg/s"
+        label = f"{seg.start} -> {seg.end}:"
+        print(
+            f"  {label:17s}{seg.length_m:.3f} m, {seg.rotation_deg:.2f} deg, "
+            f"{seg.start_s:.3f}-{seg.start_s + seg.duration_s:.3f} s: {speeds}"
+        )
 
 
 def _run_presets(args: argparse.Namespace) -> int:

@@ -21,8 +21,10 @@ __all__ = [
     "interp1d",
     "keyframe_fovs",
     "kb_tangents",
+    "keyframe_playback_fractions",
     "sample_trajectory",
     "spline_parameters",
+    "spline_parameters_at",
     "squad_controls",
 ]
 
@@ -282,29 +284,61 @@ def spline_parameters(trajectory: Trajectory, num_frames: int) -> Tensor:
     """
     if int(num_frames) != num_frames or num_frames < 1:
         raise ValueError(f"num_frames: expected a positive integer, got {num_frames}")
-    settings = trajectory.settings
-    num_segments = _num_segments(trajectory)
-    if num_segments == 0:
-        return torch.zeros(num_frames, dtype=torch.float64)
     k = torch.arange(num_frames, dtype=torch.float64)
-    if settings.closed:
+    if trajectory.settings.closed:
         tau = k / num_frames
     else:
         tau = k / max(num_frames - 1, 1)
-    tau = ease(tau, settings.ease)
-    if settings.timing == "arc":
+    return spline_parameters_at(trajectory, tau)
+
+
+def _timing_knots(trajectory: Trajectory) -> tuple[Tensor, Tensor]:
+    """Knots of the timing map: eased playback fraction x (m) in [0, 1], increasing, and spline parameter u (m).
+
+    u(x) is piecewise linear between knots. The integers 0..S (the keyframes) are knots of u. Needs S >= 1.
+    """
+    if trajectory.settings.timing == "arc":
         cum, u = _arc_parameterisation(trajectory)
-        return interp1d(tau * cum[-1], cum, u)
+        return cum / cum[-1], u
     times = [kf.time for kf in trajectory.keyframes]
     if any(t is None for t in times):
         key_t = torch.arange(len(times), dtype=torch.float64)
     else:
         key_t = torch.tensor(times, dtype=torch.float64)
-    if settings.closed:
+    if trajectory.settings.closed:
         step = (key_t[-1] - key_t[0]) / (len(times) - 1) if len(times) > 1 else torch.tensor(1.0)
         key_t = torch.cat([key_t, key_t[-1:] + step])  # the closing segment lasts one mean segment
-    t = key_t[0] + tau * (key_t[-1] - key_t[0])
-    return interp1d(t, key_t, torch.arange(key_t.shape[0], dtype=torch.float64))
+    return (key_t - key_t[0]) / (key_t[-1] - key_t[0]), torch.arange(key_t.shape[0], dtype=torch.float64)
+
+
+def spline_parameters_at(trajectory: Trajectory, tau: Tensor) -> Tensor:
+    """Spline parameter u at normalised playback times tau (t) in [0, 1] -> (t), after timing and easing.
+
+    tau = 0 is the first keyframe and tau = 1 the end of the path (the last keyframe, or keyframe 0 again for a loop);
+    frame k of f sits at tau = k/(f−1) on an open path and k/f on a loop.
+    """
+    if _num_segments(trajectory) == 0:
+        return torch.zeros_like(tau, dtype=torch.float64)
+    x, u = _timing_knots(trajectory)
+    return interp1d(ease(tau.to(torch.float64), trajectory.settings.ease), x, u)
+
+
+def keyframe_playback_fractions(trajectory: Trajectory) -> Tensor:
+    """Normalised playback time tau in [0, 1] at which the path reaches each segment boundary: keyframes 0..S (the
+    last is keyframe 0 again for a loop). Shape (S+1,); exact for both timings, the easing inverted by bisection."""
+    num_segments = _num_segments(trajectory)
+    if num_segments == 0:
+        return torch.zeros(1, dtype=torch.float64)
+    x, u = _timing_knots(trajectory)
+    target = interp1d(torch.arange(num_segments + 1, dtype=torch.float64), u, x)
+    lo, hi = torch.zeros_like(target), torch.ones_like(target)
+    for _ in range(60):  # ease is monotonic on [0, 1]; 60 halvings reach float64 resolution
+        mid = (lo + hi) / 2
+        below = ease(mid, trajectory.settings.ease) < target
+        lo, hi = torch.where(below, mid, lo), torch.where(below, hi, mid)
+    tau = (lo + hi) / 2
+    tau[0], tau[-1] = 0.0, 1.0
+    return tau
 
 
 def sample_trajectory(trajectory: Trajectory, num_frames: int = 16) -> SampledTrajectory:

@@ -10,7 +10,7 @@ from torch import Tensor
 from realcam.geometry.se3 import rotation_angle_deg
 from realcam.trajectory.keyframes import SampledTrajectory, Trajectory
 
-__all__ = ["PathStats", "keyframe_segment_lengths", "path_stats"]
+__all__ = ["PathStats", "SegmentStats", "keyframe_segment_lengths", "keyframe_segment_stats", "path_stats"]
 
 # Thresholds for warnings. The model was trained on RealEstate10K clips, whose cameras move smoothly.
 MAX_DEG_PER_FRAME = 15.0
@@ -113,3 +113,70 @@ def keyframe_segment_lengths(trajectory: Trajectory, samples_per_segment: int = 
         c2w, _ = evaluate(trajectory, u)
         lengths.append((c2w[1:, :3, 3] - c2w[:-1, :3, 3]).norm(dim=-1).sum())
     return torch.stack(lengths) if lengths else torch.zeros(0, dtype=torch.float64)
+
+
+@dataclass(frozen=True)
+class SegmentStats:
+    """Read-outs of the interpolated path between keyframe `start` and keyframe `end` (0 for a loop's closing
+    segment), played as `num_frames` frames at `fps`.
+
+    length_m: arc length of the camera centre (metres); rotation_deg: rotation accumulated along the segment.
+    start_s / duration_s: when the segment starts and how long it lasts, following the path's timing and easing.
+    speed_mps / angular_speed_dps: mean over the segment (length / duration, rotation / duration); None when the
+    segment takes no time (a single frame, or a keyframe time step of zero).
+    """
+
+    start: int
+    end: int
+    length_m: float
+    rotation_deg: float
+    start_s: float
+    duration_s: float
+    speed_mps: float | None
+    angular_speed_dps: float | None
+
+
+def keyframe_segment_stats(
+    trajectory: Trajectory, num_frames: int, fps: float, samples_per_segment: int = 256
+) -> tuple[SegmentStats, ...]:
+    """Length, rotation, timing and mean speeds of each segment between consecutive keyframes.
+
+    Playback: `num_frames` frames at `fps`, so an open path lasts (f−1)/fps seconds (first to last frame, as in
+    `path_stats`) and a loop f/fps (back to its first frame). A segment's duration is the playback time between the
+    spline parameters of its two keyframes under the path's timing and easing. Lengths and rotations are measured by
+    dense sampling (`samples_per_segment` steps), like `keyframe_segment_lengths`.
+    """
+    from realcam.trajectory.interpolate import evaluate, keyframe_playback_fractions
+
+    if int(num_frames) != num_frames or num_frames < 1:
+        raise ValueError(f"num_frames: expected a positive integer, got {num_frames}")
+    if not fps > 0:
+        raise ValueError(f"fps: expected a positive number, got {fps}")
+    n = len(trajectory.keyframes)
+    closed = trajectory.settings.closed
+    num_segments = n if closed and n > 1 else n - 1
+    if num_segments == 0:
+        return ()
+    total_s = (num_frames if closed else num_frames - 1) / fps
+    boundaries = keyframe_playback_fractions(trajectory) * total_s
+    stats = []
+    for i in range(num_segments):
+        grid = torch.linspace(i, i + 1, samples_per_segment + 1, dtype=torch.float64)
+        c2w, _ = evaluate(trajectory, grid)
+        length = float((c2w[1:, :3, 3] - c2w[:-1, :3, 3]).norm(dim=-1).sum())
+        rotation = float(_step_angles_deg(c2w).sum())
+        duration = float(boundaries[i + 1] - boundaries[i])
+        moving = duration > 1e-12
+        stats.append(
+            SegmentStats(
+                start=i,
+                end=(i + 1) % n,
+                length_m=length,
+                rotation_deg=rotation,
+                start_s=float(boundaries[i]),
+                duration_s=duration,
+                speed_mps=length / duration if moving else None,
+                angular_speed_dps=rotation / duration if moving else None,
+            )
+        )
+    return tuple(stats)

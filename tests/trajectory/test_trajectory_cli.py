@@ -128,3 +128,23 @@ def test_convert_frames_keys_differs_from_default(tmp_path, capsys):
     keys_w2c = _re10k_rows(tmp_path / "out_keys.txt")[2]
     torch.testing.assert_close(keys_w2c[:, 0, 3], torch.tensor([-0.0, -0.25, -0.5, -0.75, -1.0], dtype=torch.float64))
     assert "5 frames (the keyframes)" in capsys.readouterr().out
+
+
+def test_info_prints_keyframe_segments(tmp_path, capsys):
+    out = tmp_path / "t.json"
+    assert main(["trajectory", "preset", "dolly-forward", "--distance", "1.0", "--keyframes", "3", "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["trajectory", "info", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "segments:          2 between keyframes" in text
+    # Constant speed: 1 m over 15 frames at 8 fps is 0.533 m/s, each half taking half of the 1.875 s.
+    assert "  0 -> 1:          0.500 m, 0.00 deg, 0.000-0.938 s: 0.533 m/s, 0.00 deg/s" in text
+    assert "  1 -> 2:          0.500 m, 0.00 deg, 0.938-1.875 s: 0.533 m/s, 0.00 deg/s" in text
+    assert main(["trajectory", "info", str(out), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    segments = record["keyframe_segments"]
+    assert [(s["start"], s["end"]) for s in segments] == [(0, 1), (1, 2)]
+    assert [s["length_m"] for s in segments] == pytest.approx([0.5, 0.5])
+    assert [s["speed_mps"] for s in segments] == pytest.approx([8 / 15, 8 / 15])
+    assert sum(s["duration_s"] for s in segments) == pytest.approx(record["duration_s"])
+    assert record["spline_length_m"] == pytest.approx(1.0)
