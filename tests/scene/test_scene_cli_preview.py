@@ -75,3 +75,33 @@ def test_preview_errors_are_one_line(tmp_path, capsys, argv, message):
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_preview_demo_reuses_the_disk_cache_and_rebuilds_a_corrupted_one(tmp_path, monkeypatch, caplog):
+    from realcam.scene import demo
+
+    monkeypatch.setenv("REALCAM_CACHE", str(tmp_path / "cache"))
+    argv = ["preview", "--demo", "--preset", "pan-left", "--frames", "2", "--size", "40x56"]
+    demo._render_cached.cache_clear()  # no in-memory copy: the first run generates and writes the file
+    assert main([*argv, "-o", str(tmp_path / "a.mp4")]) == 0
+    cached = tmp_path / "cache" / "demo-scene" / "demo-room-40x56.npz"
+    assert cached.is_file() and not list(cached.parent.glob("*.tmp"))  # written atomically, no leftovers
+    first = read_video(tmp_path / "a.mp4")
+
+    def no_generation(height, width):
+        raise AssertionError("the demo scene was regenerated although a valid cache file exists")
+
+    demo._render_cached.cache_clear()
+    with monkeypatch.context() as patch:
+        patch.setattr(demo, "_render", no_generation)
+        assert main([*argv, "-o", str(tmp_path / "b.mp4")]) == 0  # second run: read from the cache
+    np.testing.assert_array_equal(read_video(tmp_path / "b.mp4"), first)
+
+    cached.write_bytes(b"not an npz file")
+    demo._render_cached.cache_clear()
+    assert main([*argv, "-o", str(tmp_path / "c.mp4")]) == 0  # corrupted: rebuilt, not a crash
+    assert "regenerating" in caplog.text
+    np.testing.assert_array_equal(read_video(tmp_path / "c.mp4"), first)
+    with np.load(cached) as data:  # the file was rewritten with the fresh arrays
+        np.testing.assert_array_equal(data["image"], demo.demo_scene(40, 56, cache=False).image)
+    demo._render_cached.cache_clear()

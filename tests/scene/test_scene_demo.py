@@ -75,3 +75,39 @@ def test_identity_frame_of_the_demo_constrains_every_latent_cell():
     mask = latent_mask(result.visible)
     assert mask.coverage[0].item() == 1.0
     assert mask.coverage[1].item() < 1.0
+
+
+def test_demo_cache_location_follows_the_environment(monkeypatch, tmp_path):
+    from realcam.scene.demo import demo_cache_dir
+
+    monkeypatch.setenv("REALCAM_CACHE", str(tmp_path / "rc"))
+    assert demo_cache_dir() == tmp_path / "rc" / "demo-scene"
+    monkeypatch.delenv("REALCAM_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert demo_cache_dir() == tmp_path / "xdg" / "realcam" / "demo-scene"
+
+
+def test_demo_cache_of_another_version_or_size_is_regenerated(monkeypatch, tmp_path):
+    from realcam.scene import demo
+
+    monkeypatch.setenv("REALCAM_CACHE", str(tmp_path))
+    fresh = demo.demo_scene(16, 24, cache=False)
+    path = demo.demo_cache_path(16, 24)
+    path.parent.mkdir(parents=True)
+    stale = {"image": np.zeros((16, 24, 3), np.uint8), "depth": np.ones((16, 24), np.float32)}
+    for version, arrays in (("old-version", stale), (demo._version(), {**stale, "depth": np.ones((8, 8), np.float32)})):
+        np.savez(path, version=np.array(version), **arrays)
+        demo._render_cached.cache_clear()
+        np.testing.assert_array_equal(demo.demo_scene(16, 24).image, fresh.image)
+        with np.load(path) as data:
+            assert str(data["version"]) == demo._version()
+            np.testing.assert_array_equal(data["depth"], fresh.depth.numpy())
+    demo._render_cached.cache_clear()
+
+
+def test_demo_generation_restores_the_torch_thread_count():
+    from realcam.scene import demo
+
+    before = torch.get_num_threads()
+    demo._render(16, 16)
+    assert torch.get_num_threads() == before
