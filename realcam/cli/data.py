@@ -108,14 +108,33 @@ def _depth_source(args: argparse.Namespace):
 
     weights = args.depth_weights
     if weights is None:
-        from realcam.checkpoints.hub import WEIGHT_FILES, require
-
-        weights = require([WEIGHT_FILES["depth-indoor"]])["depth-indoor"]
+        weights = _cached_depth_weights()
     device = args.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     logger.info("depth model on %s, batches of %d frames", device, args.batch_size)
     return ModelDepth(DepthAnythingFactory(str(weights), device)(), batch_size=args.batch_size)
+
+
+def _cached_depth_weights():
+    """The cached Depth-Anything-V2 indoor (Hypersim) weights, or a WeightsMissingError naming a command that fetches
+    only that file: `realcam weights download` has no depth-only option and would also fetch the ~10 GB base."""
+    import shlex
+
+    from realcam.checkpoints.hub import WEIGHT_FILES, cache_dir, download_command, locate
+    from realcam.errors import WeightsMissingError
+
+    file = WEIGHT_FILES["depth-indoor"]
+    cache = cache_dir()
+    path = locate(file, cache=cache)
+    if path is not None:
+        return path
+    raise WeightsMissingError(
+        f"the metric depth model {file.repo_id}/{file.filename} (~{file.approx_size_gb:g} GB) is not in {cache}.\n"
+        f"Fetch only it: `hf download {file.repo_id} {file.filename} --cache-dir {shlex.quote(str(cache))}`\n"
+        f"or pass a local copy with --depth-weights PATH. (`{download_command('256', 'indoor')}` fetches it too, "
+        "together with the ~10 GB DynamiCrafter base and the camera plugin.)"
+    )
 
 
 def run_metadata(args: argparse.Namespace) -> int:

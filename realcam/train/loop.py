@@ -13,9 +13,11 @@ Outputs under `config.output_dir`:
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import math
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -58,12 +60,31 @@ class TrainResult:
     val_loss: float | None
 
 
+def deepspeed_requested() -> bool:
+    """Whether accelerate will build a DeepSpeed run: `accelerate launch` with a DeepSpeed `accelerate config` (or
+    `--use_deepspeed`) exports ACCELERATE_USE_DEEPSPEED=true to every process."""
+    return os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true"
+
+
+def _deepspeed_installed() -> bool:
+    return importlib.util.find_spec("deepspeed") is not None  # looks the package up without importing it
+
+
 def make_accelerator(config: TrainConfig, *, cpu: bool = False):
     """The Accelerator for `config`. `cpu=True` is needed for multi-process CPU (gloo) runs: without it accelerate
-    silently runs independent non-distributed copies (stack notes)."""
+    silently runs independent non-distributed copies (stack notes). A DeepSpeed launch without the `deepspeed`
+    package raises ImportError saying how to fix it; deepspeed itself is only ever imported by accelerate, in a
+    DeepSpeed run."""
     from accelerate import Accelerator
     from accelerate.utils import DataLoaderConfiguration, DistributedDataParallelKwargs, ProjectConfiguration
 
+    if deepspeed_requested() and not _deepspeed_installed():
+        raise ImportError(
+            "this run was launched for DeepSpeed (ACCELERATE_USE_DEEPSPEED=true, from an `accelerate config` with "
+            "distributed_type DEEPSPEED or `accelerate launch --use_deepspeed`), but the `deepspeed` package is not "
+            "installed: `pip install deepspeed` on every node (docs/training.md §6), or rerun `accelerate config` "
+            "and choose multi-GPU (DDP) instead"
+        )
     loop = config.loop
     if loop.mixed_precision == "fp16" and (cpu or not torch.cuda.is_available()):
         raise ValueError("mixed_precision 'fp16' needs a CUDA device; use 'no' or 'bf16' on the CPU")
@@ -81,6 +102,34 @@ def make_accelerator(config: TrainConfig, *, cpu: bool = False):
         # Every camera parameter receives a gradient each step, so DDP needs no unused-parameter search.
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=False)],
     )
+
+
+def configure_deepspeed(ds_config: dict[str, Any], config: TrainConfig) -> None:
+    """Make a DeepSpeed config (the accelerate plugin's dict, before `prepare`) apply realcam's recipe, in place.
+
+    Under DeepSpeed, `accelerator.clip_grad_norm_` does not clip: it only returns the engine's last global norm.
+    Clipping happens inside the engine's step (run by `accelerator.backward` at the end of an accumulation group)
+    with the config's `gradient_clipping`, and accelerate fills a `"auto"` value with 1.0 at `prepare`, not with the
+    recipe's 0.5. So: `gradient_clipping` "auto" or absent becomes `optimizer.grad_clip_norm` (0: no clipping);
+    an explicit different value raises, as does an explicit `gradient_accumulation_steps` other than
+    `loop.grad_accum` (accelerate would silently take DeepSpeed's value and change the effective batch).
+    """
+    wanted = float(config.optimizer.grad_clip_norm)
+    clip = ds_config.get("gradient_clipping", "auto")
+    if clip == "auto":
+        ds_config["gradient_clipping"] = wanted
+    elif float(clip) != wanted:
+        raise ValueError(
+            f"the DeepSpeed config sets gradient_clipping {clip} but the training config's optimizer.grad_clip_norm "
+            f"is {wanted}: set gradient_clipping to {wanted} or 'auto' in the accelerate/DeepSpeed config, or change "
+            "optimizer.grad_clip_norm"
+        )
+    accum = ds_config.get("gradient_accumulation_steps", "auto")
+    if accum != "auto" and int(accum) != config.loop.grad_accum:
+        raise ValueError(
+            f"the DeepSpeed config sets gradient_accumulation_steps {accum} but --grad-accum is "
+            f"{config.loop.grad_accum}: make them equal (or set the DeepSpeed value to 'auto')"
+        )
 
 
 def _loader(dataset: Dataset, config: TrainConfig, collate_fn, *, shuffle: bool) -> DataLoader:
@@ -145,6 +194,21 @@ def train(
     if resume_dir is not None:
         ckpt.load_camera_plugin(model, resume_dir / ckpt.ADDON_FILE)
 
+    if accelerator.gradient_accumulation_steps != loop.grad_accum:
+        # accelerate lets ACCELERATE_GRADIENT_ACCUMULATION_STEPS (a launcher config's value) override the argument.
+        raise ValueError(
+            f"the accelerator accumulates {accelerator.gradient_accumulation_steps} micro-batches but --grad-accum is "
+            f"{loop.grad_accum}: make the accelerate config's gradient_accumulation_steps equal to --grad-accum"
+        )
+    uses_deepspeed = _is_deepspeed(accelerator)
+    if uses_deepspeed:
+        plugin = accelerator.state.deepspeed_plugin
+        configure_deepspeed(plugin.deepspeed_config, config)
+        log.info(
+            "DeepSpeed ZeRO-%s: gradient clipping %s inside the DeepSpeed engine",
+            plugin.deepspeed_config.get("zero_optimization", {}).get("stage"),
+            plugin.deepspeed_config["gradient_clipping"],
+        )
     module = TrainingModule(model, model.config.schedule(), tokenizer, config.step)
     loader = _loader(train_set, config, collate_fn, shuffle=True)
     module, optimizer, loader = accelerator.prepare(module, optimizer, loader)
@@ -182,7 +246,8 @@ def train(
             with accelerator.accumulate(module):
                 loss = module(batch, generator)
                 accelerator.backward(loss)
-                if accelerator.sync_gradients and config.optimizer.grad_clip_norm > 0:
+                # Under DeepSpeed the engine clipped already, inside `backward` (see `configure_deepspeed`).
+                if accelerator.sync_gradients and config.optimizer.grad_clip_norm > 0 and not uses_deepspeed:
                     accelerator.clip_grad_norm_(params, config.optimizer.grad_clip_norm)
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
@@ -297,6 +362,12 @@ def _restore(directory: Path, names, optimizer, accelerator, generator, rank: in
             accelerator.scaler.load_state_dict(state["scaler"])
     ckpt.load_rng(directory, rank, generator)
     return int(state["step"])
+
+
+def _is_deepspeed(accelerator) -> bool:
+    from accelerate.utils import DistributedType
+
+    return accelerator.distributed_type == DistributedType.DEEPSPEED
 
 
 def _resolve_resume(resume: str | Path | None, out: Path) -> Path | None:
