@@ -10,6 +10,27 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 
+CAMERA_DESCRIPTION = """\
+Estimate the camera of every video with pycolmap (global SfM, one fixed SIMPLE_PINHOLE camera from the ground-truth K,
+seeded trials: seed = trial index) and compare it with the ground-truth camera. DIR is either the reference layout
+(samples/*.mp4, camera_data/*.txt, optional gt_video/*.mp4) or `realcam generate` outputs (NAME.mp4 + NAME.json,
+whose recorded "cameras" -- the metric camera the video was conditioned on -- are the ground truth).
+
+Metrics (both trajectories made relative to frame 0; per-clip sums over the frames, each also as NAME_mean per frame):
+  rot_err           sum of geodesic angles between GT and estimated rotations, radians
+  trans_err_rel     sum of |t_est - t_gt|, each trajectory divided by its own extent (farthest camera from camera 0)
+  cammc_rel         sum of Frobenius norms |[R|t]_est - [R|t]_gt| with the same normalisation
+  trans_err_abs     metric scale, the reference's definition: estimate x depth factor (median Depth-Anything depth
+  cammc_abs           / SfM depth on frame 0) against the SfM of gt_video/ x its factor, both divided by its extent
+  trans_err_abs_gt  metric scale against the metric ground-truth camera directly (realcam sidecars, --gt-metric)
+  cammc_abs_gt
+  trans_err_m_gt    sum of |t_est - t_gt| in metres, not normalised
+A trial fails unless SfM registers every frame; failures are counted (trial and sample failure rates), never
+dropped. Results: DIR/eval_camera/ (trials*.jsonl, per_sample.csv, summary.json, trajectories.png); a rerun resumes.
+Full definitions, the outlier filter, the no-camera sanity check and FVD: docs/evaluation.md.
+"""
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("eval", help="evaluate generated videos: camera accuracy (SfM) and FVD")
     commands = parser.add_subparsers(dest="eval_command", metavar="WHAT")
@@ -22,10 +43,8 @@ def _register_camera(commands: argparse._SubParsersAction) -> None:
     camera = commands.add_parser(
         "camera",
         help="camera-pose metrics of generated videos by SfM (pycolmap)",
-        description="Estimate the camera of every video with pycolmap (global SfM, fixed intrinsics, seeded trials) "
-        "and compare with the ground truth: RotErr, TransErr and CamMC at relative and metric scale. DIR is the "
-        "reference layout (samples/, gt_video/, camera_data/) or realcam generate outputs (video + sidecar JSON). "
-        "Finished samples are skipped on a rerun.",
+        description=CAMERA_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     camera.add_argument("dir", type=Path, help="folder with the videos to evaluate")
     camera.add_argument("--trials", type=int, default=5, help="SfM trials per sample, seed = trial index (default 5)")
@@ -65,7 +84,7 @@ def _register_fvd(commands: argparse._SubParsersAction) -> None:
         help="Fréchet Video Distance between two folders of videos",
         description="FVD with an I3D detector from a file you provide: the VideoGPT state dict "
         "i3d_pretrained_400.pt (variant 'videogpt', 400-d logits) or the StyleGAN-V TorchScript "
-        "i3d_torchscript.pt (variant 'stylegan', features).",
+        "i3d_torchscript.pt (variant 'stylegan', features). Where to get them: docs/evaluation.md.",
     )
     fvd.add_argument("real_dir", type=Path, help="folder of real videos (*.mp4)")
     fvd.add_argument("fake_dir", type=Path, help="folder of generated videos (*.mp4)")

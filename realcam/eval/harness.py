@@ -220,6 +220,8 @@ def evaluate_sample(
 ) -> list[TrialRecord]:
     """Run the given trials of one sample. A malformed sample yields failed records naming the input problem."""
     try:
+        if sample.problem is not None:
+            raise InputError(f"{sample.video}: {sample.problem}")
         frames = read_frames(sample.video)
         _check_sample(sample, frames)
         gt_frames = read_frames(sample.gt_video) if sample.gt_video is not None else None
@@ -357,6 +359,8 @@ def run_trials(
 ) -> list[TrialRecord]:
     """Run every missing (sample, trial) and append the records; returns the records of `samples` (old and new).
 
+    `on_sample_done(name)` is called once per sample in `samples`: first for each sample whose trials are all
+    recorded already (a resumed run), then as the others finish, so a progress bar over `len(samples)` completes.
     `depth_factory` builds the depth model once per process (it must be picklable when `config.workers > 1`,
     e.g. a module-level function). Samples run in `config.workers` spawned processes (torch gets cores / workers
     threads each; SfM uses `config.sfm.num_threads`, 1 by default for bit-reproducible seeds).
@@ -366,6 +370,11 @@ def run_trials(
     path = trials_file(out_dir, shard)
     todo = pending_trials(samples, load_records(out_dir), config.trials)
     logger.info("%d samples, %d to run (%d trials each)", len(samples), len(todo), config.trials)
+    if on_sample_done is not None:
+        pending = {sample.name for sample, _ in todo}
+        for sample in samples:
+            if sample.name not in pending:
+                on_sample_done(sample.name)
     if config.workers == 1:
         depth_fn = depth_factory() if depth_factory is not None else None
         for sample, trials in todo:

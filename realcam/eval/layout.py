@@ -6,11 +6,17 @@ Reference layout (spec §1.1), `DIR/`:
   camera_data/<name>.txt  16 rows x 18 numbers: fx fy cx cy (pixels of the video), 0 0, w2c 3x4 row-major
 The annotation is RealEstate10K's arbitrary scale, so its translations are not metric unless the caller says so.
 
-realcam layout, `DIR/<name>.mp4` + `DIR/<name>.json` (the generate sidecar). The sidecar must hold the camera the
-video was generated with, in realcam's convention, either under a `"camera"` object or at the top level:
-  {"camera": {"c2w": (f 4 4) OpenCV camera-to-world, metres, "K": (3 3) or (f 3 3) pixels of the video}}
-A realcam trajectory is metric, so `gt_metric` is True. mp4 files whose sidecar has no camera (previews, masks)
-are skipped.
+realcam layout, `DIR/<name>.mp4` + `DIR/<name>.json`. The ground truth is the camera the video was conditioned on:
+- `realcam generate` sidecars (realcam/pipeline/i2v.py `_metadata`): `"cameras": {"c2w": (f 4 4), "K": (f 3 3)}`,
+  c2w OpenCV camera-to-world relative to frame 0 (identity) with the translations already multiplied by
+  `--scale` (`metric_scale.translation_scale`), i.e. the metres the model was conditioned on; K in pixels of the
+  model size, which is the size of the written video. Used as is: the scale is never applied a second time.
+- hand-written sidecars: `"camera": {"c2w": (f 4 4) OpenCV c2w in metres, "K": (3 3) or (f 3 3) pixels of the video}`.
+A realcam trajectory is metric, so `gt_metric` is True. mp4 files whose sidecar has no camera (`*.preview.mp4`,
+masks) are skipped. Two sidecars hold a camera the SfM evaluation cannot use; their samples are kept and every trial
+fails with the reason (counted, never dropped): intrinsics that change over the clip (zoom presets; SfM uses one
+fixed camera) and `--mode continue` outputs, whose sidecar holds the cameras of the first clip only (`"frames"`
+counts the whole video).
 """
 
 from __future__ import annotations
@@ -33,7 +39,8 @@ class EvalSample:
 
     gt_c2w (f 4 4) float64 OpenCV camera-to-world (metres when `gt_metric`, else arbitrary units); K (3 3) pixels of
     the video (SIMPLE_PINHOLE uses K[0,0], K[0,2], K[1,2]); gt_video: the real clip for the reference's metric
-    reference (spec §1.4), or None.
+    reference (spec §1.4), or None. problem: set when the input cannot be evaluated (see the module docstring);
+    the harness then records every trial as an input failure with this reason.
     """
 
     name: str
@@ -42,6 +49,7 @@ class EvalSample:
     K: np.ndarray
     gt_video: Path | None = None
     gt_metric: bool = False
+    problem: str | None = None  # why this sample cannot be evaluated; its trials fail with this reason
 
 
 def read_camera_data(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -80,23 +88,57 @@ def read_camera_data(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return np.linalg.inv(w2c), K
 
 
-def _camera_from_sidecar(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
+@dataclass(frozen=True)
+class SidecarCamera:
+    """The ground-truth camera of a realcam sidecar: c2w (f 4 4) OpenCV metres, K (3 3) pixels of the video (frame
+    0's), and `problem` when the camera cannot serve as SfM ground truth (see the module docstring)."""
+
+    c2w: np.ndarray
+    K: np.ndarray
+    problem: str | None = None
+
+
+def read_sidecar_camera(path: str | Path) -> SidecarCamera | None:
+    """The conditioning camera recorded in a realcam sidecar JSON, or None when it holds none (a preview, a mask).
+
+    Reads `"cameras"` (written by `realcam generate`) or `"camera"` (hand-written); see the module docstring for
+    both. Shapes: c2w (f 4 4) float64, K (3 3) float64. Malformed arrays raise InputError naming the file and field.
+    """
+    path = Path(path)
     try:
         record = json.loads(path.read_text())
     except json.JSONDecodeError as error:
         raise InputError(f"{path}: not valid JSON ({error})") from None
-    camera = record.get("camera", record) if isinstance(record, dict) else {}
+    if not isinstance(record, dict):
+        return None
+    key = "cameras" if "cameras" in record else "camera"
+    camera = record.get(key)
     if not isinstance(camera, dict) or "c2w" not in camera or "K" not in camera:
         return None
     c2w = np.asarray(camera["c2w"], dtype=np.float64)
     K = np.asarray(camera["K"], dtype=np.float64)
-    if c2w.ndim != 3 or c2w.shape[1:] != (4, 4):
-        raise InputError(f"{path}: camera.c2w must be (f 4 4), got {c2w.shape}")
-    if K.shape == (c2w.shape[0], 3, 3):
+    if c2w.ndim != 3 or c2w.shape[1:] != (4, 4) or len(c2w) < 2:
+        raise InputError(f"{path}: {key}.c2w must be (f 4 4) with f >= 2, got {c2w.shape}")
+    if not (np.all(np.isfinite(c2w)) and np.all(np.isfinite(K))):
+        raise InputError(f"{path}: {key}.c2w or {key}.K contains NaN or inf")
+    if K.shape not in ((3, 3), (len(c2w), 3, 3)):
+        raise InputError(f"{path}: {key}.K must be (3 3) or ({len(c2w)} 3 3) pixels, got {K.shape}")
+    problems = []
+    if K.ndim == 3:
+        if not np.allclose(K, K[0], rtol=1e-5, atol=1e-4):
+            fx = K[:, 0, 0]
+            problems.append(
+                f"the intrinsics change over the clip (fx {fx.min():.4g}..{fx.max():.4g} px, e.g. a zoom preset); "
+                "the SfM evaluation uses one fixed camera, so camera metrics are not defined for this video"
+            )
         K = K[0]
-    if K.shape != (3, 3):
-        raise InputError(f"{path}: camera.K must be (3 3) or (f 3 3) pixels, got {K.shape}")
-    return c2w, K
+    frames = record.get("frames")
+    if isinstance(frames, int) and frames != len(c2w):
+        problems.append(
+            f"the video has {frames} frames but the sidecar holds {len(c2w)} cameras (a `--mode continue` output "
+            f"records the cameras of its first clip only), so the ground truth of the whole video is unknown"
+        )
+    return SidecarCamera(c2w, K, "; ".join(problems) or None)
 
 
 def _reference_samples(root: Path, gt_metric: bool) -> list[EvalSample]:
@@ -115,11 +157,13 @@ def _realcam_samples(root: Path) -> list[EvalSample]:
     samples = []
     for video in sorted(root.glob("*.mp4")):
         sidecar = video.with_suffix(".json")
-        camera = _camera_from_sidecar(sidecar) if sidecar.exists() else None
+        camera = read_sidecar_camera(sidecar) if sidecar.exists() else None
         if camera is None:
             logger.debug("skipping %s: no sidecar with a camera", video)
             continue
-        samples.append(EvalSample(video.stem, video, camera[0], camera[1], None, True))
+        if camera.problem is not None:
+            logger.warning("%s: %s", video, camera.problem)
+        samples.append(EvalSample(video.stem, video, camera.c2w, camera.K, None, True, camera.problem))
     return samples
 
 
@@ -135,7 +179,8 @@ def discover_samples(root: str | Path, *, gt_metric: bool = False) -> list[EvalS
     samples = _reference_samples(root, gt_metric) if (root / "samples").is_dir() else _realcam_samples(root)
     if not samples:
         raise InputError(
-            f"{root}: no samples found (expected samples/*.mp4 + camera_data/*.txt, or *.mp4 with a camera sidecar)"
+            f"{root}: no samples found (expected samples/*.mp4 + camera_data/*.txt, or *.mp4 with a sidecar .json "
+            "holding the camera, as `realcam generate` writes)"
         )
     return samples
 

@@ -35,6 +35,15 @@ def test_eval_camera_cli_errors_are_one_line(tmp_path, capsys):
     assert main(["eval", "camera", str(tmp_path), "--shard", "3/2"]) == 1
 
 
+def test_eval_camera_help_defines_the_metrics_and_points_to_the_docs(capsys):
+    with pytest.raises(SystemExit):
+        main(["eval", "camera", "--help"])
+    text = capsys.readouterr().out
+    for name in ("rot_err", "trans_err_rel", "cammc_rel", "trans_err_abs", "trans_err_abs_gt", "trans_err_m_gt"):
+        assert f"  {name} " in text or f"  {name}\n" in text, name
+    assert "docs/evaluation.md" in text and "radians" in text and "metres" in text
+
+
 class _Features(torch.nn.Module):
     def forward(self, x: torch.Tensor, rescale: bool = True, resize: bool = False, return_features: bool = False):
         return torch.stack([x.mean(dim=(1, 2, 3, 4)), x.std(dim=(1, 2, 3, 4))], dim=1)

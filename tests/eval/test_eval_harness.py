@@ -98,6 +98,11 @@ def test_end_to_end_counts_failures_and_writes_reports(realcam_dir, tmp_path):
     assert sorted((r.name, r.trial) for r in records2) == [("blank", 0), ("blank", 1)]
     after = {(r.name, r.trial): r.seconds for r in load_records(tmp_path)}
     assert len(after) == 3 and all(after[key] == value for key, value in before.items())
+    # A resumed run with nothing left still reports every sample done (the CLI's progress bar reaches its total).
+    done.clear()
+    run_trials(samples, tmp_path, config=config, on_sample_done=done.append)
+    assert sorted(done) == ["blank", "room"]
+    assert len(load_records(tmp_path)) == 3  # nothing was rerun
 
 
 def test_pending_trials_and_shards():
