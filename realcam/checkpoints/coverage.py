@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from realcam.checkpoints.assemble import depth_normalizer_buffers
+from realcam.checkpoints.assemble import depth_normalizer_buffers, realcam_file_kind
 from realcam.checkpoints.keys import group_by_component
-from realcam.checkpoints.load import compare_keys, rename_reference_modules
+from realcam.checkpoints.load import compare_keys, diagnose, rename_reference_modules
 
 
 class _Shape:
@@ -39,18 +39,41 @@ def coverage_report(model: str, paths: dict[str, Path], *, depth: str = "indoor"
         base=paths[f"base-{model}"],
         realcam=paths[f"realcam-{model}"],
         depth=paths[f"depth-{depth}"],
+        model=model,
     )
 
 
-def file_coverage_report(config, *, base: Path, realcam: Path, depth: Path) -> tuple[str, bool]:
+def file_coverage_report(
+    config, *, base: Path | None, realcam: Path, depth: Path, model: str | None = None
+) -> tuple[str, bool]:
     """Text report: for each component, how many expected keys of `config`'s model the three files supply (merged in
-    the reference order), and what is off. Returns (text, complete)."""
+    the reference order), what is off, and the `diagnose` hints. Returns (text, complete).
+
+    As in `realcam_files.load_realcam_weights`: a full RealCam file makes the base unnecessary (it is not read), and
+    an add-on known (metadata / released name) to be for the other resolution than `model` makes the set incomplete.
+    """
+    from realcam.checkpoints.realcam_files import addon_resolution
     from realcam.models.realcam_i2v import expected_state_shapes
 
     expected = expected_state_shapes(config)
+    realcam_keys = read_key_shapes(realcam)
+    kind = realcam_file_kind(realcam_keys)
+    notes: list[str] = []
     given: dict[str, _Shape] = {}
-    given.update(rename_reference_modules(read_key_shapes(base)))
-    given.update(read_key_shapes(realcam))
+    if kind == "full":
+        notes.append("  the RealCam-I2V file holds the whole model: the base is not needed (not read)")
+    elif base is not None:
+        given.update(rename_reference_modules(read_key_shapes(base)))
+    wrong_resolution = False
+    if kind == "addon" and model is not None:
+        found, evidence = addon_resolution(realcam)
+        if found is not None and found != model:
+            wrong_resolution = True
+            notes.append(
+                f"  WRONG CAMERA PLUGIN: it is for the {found} model ({evidence}); fetch the {model} one with "
+                f"`realcam weights download --model {model}`"
+            )
+    given.update(realcam_keys)
     given.update({f"depth_predictor.{k}": v for k, v in read_key_shapes(depth).items()})
     for key, value in depth_normalizer_buffers().items():
         given.setdefault(key, _Shape(value.shape))
@@ -65,5 +88,13 @@ def file_coverage_report(config, *, base: Path, realcam: Path, depth: Path) -> t
         lines.append(f"  unexpected keys: {len(report.unexpected)} (e.g. {', '.join(report.unexpected[:3])})")
     if report.mismatched:
         lines.append(f"  wrong shapes: {len(report.mismatched)} (e.g. {report.mismatched[0]})")
-    lines.append("  => complete, loads strictly" if report.ok else "  => INCOMPLETE: the model would not load")
-    return "\n".join(lines), report.ok
+    lines.extend(notes)
+    lines.extend(f"  hint: {hint}" for hint in diagnose(report))
+    complete = report.ok and not wrong_resolution
+    if complete:
+        lines.append("  => complete, loads strictly")
+    elif report.ok:
+        lines.append("  => WRONG FILE: the keys match but the camera plugin is for the other resolution")
+    else:
+        lines.append("  => INCOMPLETE: the model would not load")
+    return "\n".join(lines), complete

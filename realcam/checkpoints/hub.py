@@ -89,18 +89,80 @@ def locate(file: WeightFile, *, cache: Path | None = None) -> Path | None:
     return Path(found) if isinstance(found, str) and Path(found).is_file() else None
 
 
-def download(file: WeightFile, *, cache: Path | None = None) -> Path:
-    """Fetch one file into the cache (or return it from there). Honours `HF_HUB_OFFLINE`."""
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
+def cache_location(file: WeightFile, *, cache: Path | None = None) -> Path:
+    """Where `download` puts the file, whether or not it is there: huggingface_hub's layout
+    `<cache>/models--<org>--<name>/snapshots/<revision>/<filename>`; the revision folder is named after the commit
+    that is current at download time, so it is shown as the literal `<revision>` here."""
+    folder = "models--" + file.repo_id.replace("/", "--")
+    return (cache or cache_dir()) / folder / "snapshots" / "<revision>" / file.filename
 
+
+def _network_error_types() -> tuple[type[BaseException], ...]:
+    """Transport-level error classes of the HTTP clients huggingface_hub may use (httpx, its fork, requests)."""
+    import importlib
+
+    found = []
+    for module, name in (("httpx2", "HTTPError"), ("httpx", "HTTPError"), ("requests", "RequestException")):
+        try:
+            found.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
+
+
+def download(file: WeightFile, *, cache: Path | None = None) -> Path:
+    """Fetch one file into the cache (or return it from there). Honours `HF_HUB_OFFLINE`.
+
+    Every hub failure becomes one WeightsMissingError that names the file and what to do (`download_failure`)."""
+    from huggingface_hub import errors as hub_errors
+    from huggingface_hub import hf_hub_download
+
+    where = cache or cache_dir()
+    failures = (
+        hub_errors.EntryNotFoundError,  # also LocalEntryNotFoundError (offline) and RemoteEntryNotFoundError
+        hub_errors.HfHubHTTPError,  # gated, repository / revision not found, other HTTP statuses
+        hub_errors.XetDownloadError,
+        OSError,  # disk full, permissions, connection resets
+        *_network_error_types(),
+    )
     try:
-        return Path(hf_hub_download(file.repo_id, file.filename, cache_dir=str(cache or cache_dir())))
-    except LocalEntryNotFoundError as error:
+        return Path(hf_hub_download(file.repo_id, file.filename, cache_dir=str(where)))
+    except failures as error:
         raise WeightsMissingError(
-            f"{file.repo_id}/{file.filename} is not in the cache {cache or cache_dir()} and cannot be fetched "
-            f"(offline or no network): {error}"
+            f"{download_failure(file, where, error)} [{type(error).__name__}: {_first_line(error)}]"
         ) from error
+
+
+def download_failure(file: WeightFile, cache: Path, error: BaseException) -> str:
+    """One sentence saying why `file` could not be fetched into `cache` and what to do about it."""
+    from huggingface_hub import errors as hub_errors
+
+    name = f"{file.repo_id}/{file.filename}"
+    if isinstance(error, hub_errors.LocalEntryNotFoundError):
+        return (
+            f"{name} is not in the cache {cache} and cannot be fetched (offline: HF_HUB_OFFLINE is set, or no "
+            "network); connect and rerun, or copy the file into the cache"
+        )
+    if isinstance(error, hub_errors.GatedRepoError):
+        return (
+            f"{file.repo_id} is a gated repository: accept its terms at https://huggingface.co/{file.repo_id} while "
+            "logged in, then run `hf auth login` (or set HF_TOKEN) and rerun"
+        )
+    if isinstance(error, hub_errors.RepositoryNotFoundError):
+        return f"repository {file.repo_id} not found (or private and no valid token is set: `hf auth login`)"
+    if isinstance(error, hub_errors.RevisionNotFoundError):
+        return f"the requested revision of {file.repo_id} was not found on the hub"
+    if isinstance(error, hub_errors.EntryNotFoundError):
+        return f"{file.repo_id} has no file {file.filename!r} (the repository layout may have changed)"
+    if isinstance(error, hub_errors.HfHubHTTPError):
+        status = getattr(getattr(error, "response", None), "status_code", None)
+        return f"the hub answered HTTP {status if status is not None else '(no status)'} for {name}; retry later"
+    return f"downloading {name} into {cache} failed (network or disk problem); check both and rerun"
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else "no details"
 
 
 def download_command(model: str = "256", depth: str = "indoor") -> str:

@@ -16,7 +16,7 @@ def register(subparsers) -> None:
     for name, helptext in (
         ("download", "fetch the files for a model variant into the cache (honours HF_HUB_OFFLINE)"),
         ("check", "report which files are present, their sizes, and strict key coverage per component"),
-        ("path", "print the cache folder and each file's path"),
+        ("path", "print the cache folder and each file's path (or, if missing, the hub file and where it would go)"),
     ):
         action = sub.add_parser(name, help=helptext, description=helptext)
         action.add_argument("--model", choices=("256", "512"), default="256", help="model resolution (default 256)")
@@ -45,12 +45,27 @@ def _run(args: argparse.Namespace) -> int:
             print(f"  -> {path}")
         return 0
     if args.weights_command == "path":
-        print(cache)
-        for file in files:
-            path = hub.locate(file, cache=cache)
-            print(f"{file.key}\t{path if path else 'missing'}")
-        return 0
+        return _path(files, cache, args)
     return _check(files, cache, args)
+
+
+def _path(files, cache, args) -> int:
+    """KEY<TAB>PATH per file; a missing file shows the hub file and the cache path it would get when downloaded."""
+    from realcam.checkpoints import hub
+
+    print(cache)
+    missing = 0
+    for file in files:
+        path = hub.locate(file, cache=cache)
+        if path is None:
+            missing += 1
+            where = hub.cache_location(file, cache=cache)
+            print(f"{file.key}\tmissing: {file.repo_id}/{file.filename} would be downloaded to {where}")
+        else:
+            print(f"{file.key}\t{path}")
+    if missing:
+        print(f"{missing} file(s) missing: run `{hub.download_command(args.model, args.depth)}`")
+    return 0
 
 
 def _check(files, cache, args) -> int:
