@@ -29,6 +29,22 @@ def _size_arg(value: str) -> tuple[int, int]:
     return h, w
 
 
+def _output_format(path: str, format: str | None) -> str:
+    """The output format, checked before any work; an unknown extension names the accepted ones and --format."""
+    from pathlib import Path
+
+    from realcam.trajectory.io import OUTPUT_EXTENSIONS, output_format
+
+    suffix = Path(path).suffix.lower()
+    if format is None and suffix not in OUTPUT_EXTENSIONS:
+        accepted = ", ".join(f"{ext} ({fmt})" for ext, fmt in OUTPUT_EXTENSIONS.items())
+        raise ValueError(
+            f"{path}: cannot tell the output format from the extension {suffix or '(none)'!r}; accepted extensions: "
+            f"{accepted}; or pass --format {{{','.join(_FORMATS)}}}"
+        )
+    return output_format(path, format)
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "trajectory",
@@ -55,7 +71,7 @@ def register(subparsers) -> None:
     preset.add_argument(
         "--frames", type=_frames_arg, default=16, help="frames to sample (default 16; 'keys' writes the keyframes)"
     )
-    preset.add_argument("-o", "--output", required=True, help="output file (.json or .txt)")
+    preset.add_argument("-o", "--output", required=True, help="output file (.json realcam, .txt RE10K; else --format)")
     preset.add_argument("--format", choices=_FORMATS, default=None, help="output format (default: from extension)")
     preset.set_defaults(func=_run_preset)
 
@@ -114,6 +130,7 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
 def _run_preset(args: argparse.Namespace) -> int:
     from realcam.trajectory import InterpolationSettings, make_preset, save_trajectory
 
+    out_format = _output_format(args.output, args.format)
     settings = InterpolationSettings(tension=args.tension, closed=args.closed, timing=args.timing, ease=args.ease)
     trajectory = make_preset(
         args.name,
@@ -126,22 +143,16 @@ def _run_preset(args: argparse.Namespace) -> int:
         settings=settings,
     )
     frames = None if args.frames == "keys" else args.frames
-    path = save_trajectory(trajectory, args.output, args.format, num_frames=frames)
+    path = save_trajectory(trajectory, args.output, out_format, num_frames=frames)
     print(f"wrote {path} ({args.name}, {len(trajectory.keyframes)} keyframes)")
     return 0
 
 
 def _run_convert(args: argparse.Namespace) -> int:
-    from realcam.trajectory.io import (
-        detect_format,
-        load_trajectory,
-        output_format,
-        save_trajectory,
-        stored_num_frames,
-    )
+    from realcam.trajectory.io import detect_format, load_trajectory, save_trajectory, stored_num_frames
 
     in_format = detect_format(args.input, args.input_format)
-    out_format = output_format(args.output, args.format)
+    out_format = _output_format(args.output, args.format)
     trajectory = load_trajectory(
         args.input, in_format, image_size=args.image_size, accept_reflected=args.accept_reflected
     )

@@ -64,6 +64,7 @@ __all__ = [
     "FORMATS",
     "FORMAT_ID",
     "NOMINAL_RE10K_HEIGHT",
+    "OUTPUT_EXTENSIONS",
     "SCHEMA_VERSION",
     "detect_format",
     "load_trajectory",
@@ -86,6 +87,8 @@ RE10K_URL = "https://realcam.invalid/trajectory"  # line 1 must exist; the refer
 # round-trip exactly whatever the size, and `K_for` rescales to the size the model uses.
 NOMINAL_RE10K_HEIGHT = 1080
 RE10K_NUM_COLUMNS = 19  # timestamp, fx fy cx cy, k1 k2, w2c 3×4
+# Output format by extension when no format is given (nerfstudio JSON shares .json, so it needs the format).
+OUTPUT_EXTENSIONS = {".json": "realcam", ".txt": "re10k"}
 _NERFSTUDIO_DEFAULT_SIZE = (256, 256)  # render size written when a trajectory has no intrinsics
 
 
@@ -113,12 +116,21 @@ def detect_format(path: str | os.PathLike, format: str | None = None) -> str:
 
 
 def output_format(path: str | os.PathLike, format: str | None = None) -> str:
-    """Format written by `save_trajectory`: `format` if given, else .txt -> re10k and anything else -> realcam."""
+    """Format written by `save_trajectory`: `format` if given, else from the extension (`OUTPUT_EXTENSIONS`: .json
+    -> realcam, .txt -> re10k; nerfstudio JSON needs `format`). Any other extension raises ValueError rather than
+    writing a file that reading would refuse."""
     if format is not None:
         if format not in FORMATS:
             raise ValueError(f"format: expected one of {', '.join(FORMATS)}, got {format!r}")
         return format
-    return "re10k" if Path(path).suffix.lower() == ".txt" else "realcam"
+    suffix = Path(path).suffix.lower()
+    if suffix not in OUTPUT_EXTENSIONS:
+        accepted = ", ".join(f"{ext} ({fmt})" for ext, fmt in OUTPUT_EXTENSIONS.items())
+        raise ValueError(
+            f"{path}: cannot tell the output format from the extension {suffix or '(none)'!r}; accepted: {accepted}, "
+            f"or give the format ({', '.join(FORMATS)})"
+        )
+    return OUTPUT_EXTENSIONS[suffix]
 
 
 # ---------------------------------------------------------------------------------------------------------- realcam

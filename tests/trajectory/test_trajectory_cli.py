@@ -148,3 +148,18 @@ def test_info_prints_keyframe_segments(tmp_path, capsys):
     assert [s["speed_mps"] for s in segments] == pytest.approx([8 / 15, 8 / 15])
     assert sum(s["duration_s"] for s in segments) == pytest.approx(record["duration_s"])
     assert record["spline_length_m"] == pytest.approx(1.0)
+
+
+def test_unknown_output_extension_is_a_clear_error(tmp_path, capsys):
+    out = tmp_path / "z.xyz"
+    assert main(["trajectory", "preset", "dolly-forward", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "extension '.xyz'" in err and ".json (realcam)" in err and ".txt (re10k)" in err and "--format" in err
+    assert "Traceback" not in err and not out.exists()
+    src = tmp_path / "t.json"
+    assert main(["trajectory", "preset", "dolly-forward", "-o", str(src)]) == 0
+    assert main(["trajectory", "convert", str(src), str(out)]) == 1
+    assert "--format" in capsys.readouterr().err and not out.exists()
+    # With --format any name works, and info reads it back given the format.
+    assert main(["trajectory", "preset", "dolly-forward", "-o", str(out), "--format", "re10k"]) == 0
+    assert main(["trajectory", "info", str(out), "--format", "re10k"]) == 0

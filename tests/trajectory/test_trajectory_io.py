@@ -326,3 +326,11 @@ def test_nerfstudio_keyframes_and_3x4_frames(tmp_path):
     (tmp_path / "ns34.json").write_text(json.dumps(data))
     back = load_trajectory(tmp_path / "ns34.json")
     torch.testing.assert_close(back.c2w(), trajectory.sample(16).c2w, atol=1e-12, rtol=0)
+
+
+def test_save_refuses_an_unknown_extension(tmp_path):
+    with pytest.raises(ValueError, match=r"extension '.xyz'.*\.json \(realcam\), \.txt \(re10k\)"):
+        save_trajectory(make_preset("dolly-forward"), tmp_path / "a.xyz")
+    assert not (tmp_path / "a.xyz").exists()
+    save_trajectory(make_preset("dolly-forward"), tmp_path / "a.xyz", "nerfstudio")
+    assert load_trajectory(tmp_path / "a.xyz", "nerfstudio").keyframes
