@@ -21,6 +21,8 @@ from torch import Tensor
 # every pair of a rotation-only path, whose float noise stays ~5e-7) are replaced by N(0, 1) * this value, which
 # gives those pairs a random epipolar line through each query point instead of an all-False (degenerate) block.
 ZERO_TRANSLATION_EPS = 1e-6
+# Seed of the zero-translation perturbation when `epipolar_masks` is given no generator.
+DEFAULT_PERTURBATION_SEED = 0
 
 
 def _check_cameras(rel_c2w: Tensor, K: Tensor) -> None:
@@ -140,6 +142,9 @@ def epipolar_masks(
 
     Steps: pairwise poses -> (optional) zero-translation perturbation drawn from `generator` -> F -> masks.
     Without the perturbation, zero-translation pairs (every same-frame pair) have F = 0 and their blocks are empty.
+    `generator=None` never uses the global RNG: the perturbation is then drawn from a fresh generator on the tensors'
+    device seeded with `DEFAULT_PERTURBATION_SEED` (0), so the masks are a function of the inputs alone (the same on
+    every call, per device type). Pass the generation's generator to tie them to its seed instead.
 
     Shapes: rel_c2w (b f 4 4) scaled relative c2w, K (b f 3 3) pixels of the height x width frame
     -> {d: bool (b, f*(height/d)*(width/d), same)}; rows = queries, columns = keys, frame-major then row-major.
@@ -150,5 +155,7 @@ def epipolar_masks(
     pairs = pairwise_relative_poses(rel_c2w)
     t = pairs[..., :3, 3:]
     if perturb_zero_translation:
+        if generator is None:
+            generator = torch.Generator(device=rel_c2w.device).manual_seed(DEFAULT_PERTURBATION_SEED)
         t = perturb_zero_translations(t, generator)
     return masks_from_fundamental(fundamental_matrices(pairs, K, t), height, width, strides)
