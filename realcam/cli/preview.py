@@ -230,17 +230,20 @@ def _source_K(args, sampled, height: int, width: int, K_scene):
 def _cameras(args, sampled, K_source, source_hw, out_hw):
     """Relative c2w (f 4 4) float64 (frame 0 = the input camera) and per-frame K (f 3 3) for the output size.
 
-    The output view covers the input view (aspect kept, centre crop). A per-frame FOV from the path (zoom presets)
-    is applied relative to its first frame, so frame 0 always shows the input image at its own focal length.
+    The output view covers the input view (aspect kept, centre crop): frame 0 shows the input image as if resized
+    (pixel edges to pixel edges) and centre-cropped. Both K are in the lift/renderer convention (pixel i's centre at
+    coordinate i, spec §5.2), not the i + 0.5 of `realcam.geometry.intrinsics`. A per-frame FOV from the path (zoom
+    presets) is applied relative to its first frame, so frame 0 always shows the input image at its own focal length.
     """
     import torch
 
-    from realcam.geometry.intrinsics import scale_K
     from realcam.geometry.se3 import relative_c2w
+    from realcam.scene.lift import resize_lift_K
 
     (h, w), (out_h, out_w) = source_hw, out_hw
     s = max(out_h / h, out_w / w)
-    K_out = scale_K(K_source, s, s, left=(w * s - out_w) / 2, top=(h * s - out_h) / 2)
+    # K_source is in the lift's integer-pixel-centre convention, and so must K_out be for the renderer.
+    K_out = resize_lift_K(K_source, s, s, left=(w * s - out_w) / 2, top=(h * s - out_h) / 2)
     f = sampled.num_frames
     K_frames = K_out.expand(f, 3, 3).clone()
     if sampled.fov_deg is not None:

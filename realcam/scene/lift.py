@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from realcam.geometry.intrinsics import scale_K
 from realcam.scene.depth_io import validate_depth
 from realcam.scene.pointcloud import PointCloud
 
@@ -67,6 +68,24 @@ def depth_to_pointcloud(
     if remove_outliers and len(cloud) > nb_neighbors:
         cloud = cloud.select(remove_statistical_outliers(cloud.points, nb_neighbors, std_ratio))
     return cloud
+
+
+def resize_lift_K(K: Tensor, sx: float, sy: float, left: float = 0.0, top: float = 0.0) -> Tensor:
+    """K of an image resized by (sx, sy) and then cropped at (left, top), in the lift/renderer convention.
+
+    The lift and the renderer put pixel i's centre at the coordinate i (spec §5.2); a resize, like PIL's or
+    `F.interpolate(align_corners=False)`, maps pixel edges to pixel edges, i.e. the coordinate i + 0.5 to
+    s*(i + 0.5). So in integer-centre coordinates u' = s*u + 0.5*(s - 1) - left: this is
+    `realcam.geometry.intrinsics.scale_K` (pixel centres at i + 0.5) applied between a +0.5 and a -0.5 shift of the
+    principal point. Without the shifts the resized view is off by 0.5*(s - 1) pixels. Shapes: K (... 3 3).
+    """
+    shifted = K.clone()
+    shifted[..., 0, 2] += 0.5
+    shifted[..., 1, 2] += 0.5
+    out = scale_K(shifted, sx, sy, left=left, top=top)
+    out[..., 0, 2] -= 0.5
+    out[..., 1, 2] -= 0.5
+    return out
 
 
 def depth_edges(depth: Tensor, threshold: float) -> Tensor:

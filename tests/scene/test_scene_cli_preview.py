@@ -105,3 +105,25 @@ def test_preview_demo_reuses_the_disk_cache_and_rebuilds_a_corrupted_one(tmp_pat
     with np.load(cached) as data:  # the file was rewritten with the fresh arrays
         np.testing.assert_array_equal(data["image"], demo.demo_scene(40, 56, cache=False).image)
     demo._render_cached.cache_clear()
+
+
+def test_preview_with_size_shows_the_resized_image_at_frame_0(tmp_path):
+    """Image + depth file + --size 3x the image (with a centre crop), static camera: frame 0 is the resized, cropped
+    input. The half-pixel convention mix-up this guards against shifted it by 0.5*(s - 1) = 1 pixel."""
+    # Grey 4x4 blocks: sharp edges that a 1-pixel shift changes, and no colour edges for the video's chroma subsampling.
+    blocks = torch.randint(0, 256, (10, 15, 1), generator=torch.Generator().manual_seed(1), dtype=torch.uint8)
+    image = blocks.expand(10, 15, 3).repeat_interleave(4, dim=0).repeat_interleave(4, dim=1).numpy()  # 40x60
+    Image.fromarray(image).save(tmp_path / "im.png")
+    np.save(tmp_path / "d.npy", np.full((40, 60), 2.5, dtype=np.float32))
+    out = tmp_path / "s.mp4"
+    argv = ["preview", str(tmp_path / "im.png"), "--depth", str(tmp_path / "d.npy"), "--preset", "static"]
+    argv += ["--frames", "2", "--size", "120x120", "--point-size", "3", "--outlier-removal", "off", "-o", str(out)]
+    assert main(argv) == 0
+    frame = read_video(out)[0].astype(np.float64)
+    expected = image.repeat(3, axis=0).repeat(3, axis=1)[:, 30:150].astype(np.float64)  # 120x180, centre crop
+    shifted = np.roll(expected, (-1, -1), axis=(0, 1))  # where the half-pixel bug put it (up and left)
+    error, error_shifted = np.abs(frame - expected).mean(), np.abs(frame - shifted).mean()
+    assert error < 3.0 and error_shifted > 3 * error, (error, error_shifted)
+    record = json.loads((tmp_path / "s.json").read_text())
+    assert record["coverage"] == [1.0, 1.0]
+    np.testing.assert_allclose(record["K"][0][0][2], 3 * 30 + 1 - 30)  # s*cx + 0.5*(s - 1) - left

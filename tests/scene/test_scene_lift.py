@@ -118,3 +118,23 @@ def test_point_cloud_dataclass_contract():
         PointCloud(torch.zeros(4, 3, dtype=torch.float64), torch.ones(4, 3))
     with pytest.raises(ValueError, match="colors"):
         PointCloud(torch.zeros(4, 3), torch.ones(3, 3))
+
+
+@pytest.mark.parametrize("shift", [False, True])
+def test_resize_lift_K_renders_the_resized_and_cropped_image_in_place(shift):
+    """Integer-centre convention end to end: a plane lifted at 40x60 and rendered at 3x with a centre crop to 120x120
+    (point size 3 = one 3x3 block per source pixel) is exactly the nearest-neighbour 3x resize, cropped."""
+    from realcam.geometry.intrinsics import scale_K
+    from realcam.scene.lift import resize_lift_K
+    from realcam.scene.render import render_points
+
+    image = torch.randint(0, 256, (40, 60, 3), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    K = torch.tensor([[50.0, 0.0, 30.0], [0.0, 50.0, 20.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
+    cloud = depth_to_pointcloud(image, torch.full((40, 60), 3.0), K, remove_outliers=False)
+    K_out = resize_lift_K(K, 3.0, 3.0, left=30.0, top=0.0)
+    expected = image.repeat_interleave(3, dim=0).repeat_interleave(3, dim=1)[:, 30:150]
+    if shift:  # the half-pixel convention of scale_K is 0.5*(s - 1) = 1 pixel off here: the test must see it
+        K_out = scale_K(K, 3.0, 3.0, left=30.0, top=0.0)
+    rendered = render_points(cloud, torch.eye(4)[None], K_out, 120, 120, point_size=3).rgb[0]
+    assert torch.equal(rendered, expected) != shift
+    np.testing.assert_allclose(K_out[0, 2].item(), 3 * 30 + (0 if shift else 1) - 30)
