@@ -65,7 +65,15 @@ def register(subparsers) -> None:
     preset.add_argument("--angle", type=float, default=None, help="angle in degrees (pan, tilt, roll, orbit)")
     preset.add_argument("--radius", type=float, default=None, help="pivot distance in metres (orbit, dolly-zoom)")
     preset.add_argument("--zoom", type=float, default=None, help="focal-length factor (zoom-in, zoom-out)")
-    preset.add_argument("--fov", type=float, default=None, help="vertical FOV in degrees stored in the keyframes")
+    preset.add_argument(
+        "--fov", type=float, default=None, help="vertical FOV in degrees stored in the keyframes (zoom: the start)"
+    )
+    preset.add_argument(
+        "--fov-end",
+        type=float,
+        default=None,
+        help="zoom-in/zoom-out: vertical FOV in degrees at the end, in (0, 180), instead of --zoom (start: --fov, 60)",
+    )
     preset.add_argument("--keyframes", type=int, default=None, help="number of keyframes (default per preset)")
     _add_settings(preset)
     preset.add_argument(
@@ -139,6 +147,7 @@ def _run_preset(args: argparse.Namespace) -> int:
         radius=args.radius,
         zoom=args.zoom,
         fov_deg=args.fov,
+        fov_end_deg=args.fov_end,
         num_keyframes=args.keyframes,
         settings=settings,
     )

@@ -106,12 +106,25 @@ def _orbit(axis: tuple[float, float, float], sign: float):
 
 def _zoom(direction: float):
     def build(p: dict[str, float], n: int):
-        if not p["zoom"] > 0:
-            raise ValueError(f"zoom: expected a positive focal-length factor, got {p['zoom']}")
         fov0 = p["fov_deg"] if p["fov_deg"] is not None else DEFAULT_ZOOM_FOV_DEG
         half = math.tan(math.radians(fov0) / 2)
+        if p["fov_end_deg"] is not None:
+            fov1 = p["fov_end_deg"]
+            if not (fov1 < fov0 if direction > 0 else fov1 > fov0):
+                what = "narrower" if direction > 0 else "wider"
+                raise ValueError(
+                    f"fov_end_deg: {'zoom-in' if direction > 0 else 'zoom-out'} needs an end FOV {what} than the "
+                    f"start {fov0:g}°, got {fov1:g}°"
+                )
+            zoom = (half / math.tan(math.radians(fov1) / 2)) ** direction  # the focal-length factor it implies
+        else:
+            zoom = p["zoom"]
+            if not (math.isfinite(zoom) and zoom > 0):
+                raise ValueError(f"zoom: expected a positive focal-length factor, got {zoom}")
         # Focal length changes geometrically from f0 to f0·zoom (zoom in) or f0/zoom (zoom out).
-        fovs = [2 * math.degrees(math.atan(half / p["zoom"] ** (direction * s))) for s in _fractions(n)]
+        fovs = [2 * math.degrees(math.atan(half / zoom ** (direction * s))) for s in _fractions(n)]
+        if p["fov_end_deg"] is not None:
+            fovs[-1] = p["fov_end_deg"]  # exactly as asked, not through tan/atan
         return [_pose() for _ in range(n)], fovs, None
 
     return build
@@ -162,6 +175,13 @@ def _radius(default: float) -> dict[str, PresetParameter]:
     return {"radius": _param(default, "m", "distance from the camera to the pivot in front of it")}
 
 
+def _zoom_params() -> dict[str, PresetParameter]:
+    return {
+        "zoom": _param(1.5, "factor", "focal-length factor (ignored when fov_end_deg is given)"),
+        "fov_end_deg": _param(None, "deg", "vertical FOV of the last keyframe, instead of zoom"),
+    }
+
+
 def _spec(name, description, params, build, reference=False, num_keyframes=DEFAULT_KEYFRAMES) -> PresetSpec:
     return PresetSpec(name, description, {**params, **_common(num_keyframes)}, reference, build)
 
@@ -205,14 +225,16 @@ _SPECS = [
     ),
     _spec(
         "zoom-in",
-        "stay in place and multiply the focal length by `zoom` (FOV narrows from `fov_deg`, default 60°)",
-        {"zoom": _param(1.5, "factor", "focal-length factor")},
+        "stay in place and multiply the focal length by `zoom` (FOV narrows from `fov_deg`, default 60°), or narrow "
+        "the FOV to `fov_end_deg`",
+        _zoom_params(),
         _zoom(1.0),
     ),
     _spec(
         "zoom-out",
-        "stay in place and divide the focal length by `zoom` (FOV widens from `fov_deg`, default 60°)",
-        {"zoom": _param(1.5, "factor", "focal-length factor")},
+        "stay in place and divide the focal length by `zoom` (FOV widens from `fov_deg`, default 60°), or widen "
+        "the FOV to `fov_end_deg`",
+        _zoom_params(),
         _zoom(-1.0),
     ),
     _spec(
@@ -305,25 +327,34 @@ def make_preset(
     radius: float | None = None,
     zoom: float | None = None,
     fov_deg: float | None = None,
+    fov_end_deg: float | None = None,
     num_keyframes: int | None = None,
     settings: InterpolationSettings | None = None,
 ) -> Trajectory:
     """Build preset `name` as keyframes relative to the identity condition camera.
 
     Parameters left as None take the preset's defaults (see `PRESETS[name].parameters`); a parameter the preset does
-    not use raises ValueError. `settings` replaces the default interpolation settings (arc-length timing); orbit
-    presets keep their pivot unless the given settings name one.
+    not use raises ValueError. Zoom presets take either `zoom` (focal-length factor) or `fov_end_deg` (vertical FOV of
+    the last keyframe, degrees in (0, 180); the start is `fov_deg`, default 60°). `settings` replaces the default
+    interpolation settings (arc-length timing); orbit presets keep their pivot unless the given settings name one.
     """
     if name not in PRESETS:
         raise ValueError(f"preset: unknown name {name!r}; known: {', '.join(PRESETS)}")
     spec = PRESETS[name]
     given = {"distance": distance, "angle": angle, "radius": radius, "zoom": zoom, "fov_deg": fov_deg}
+    given["fov_end_deg"] = fov_end_deg
     given["num_keyframes"] = num_keyframes
     unused = [k for k, v in given.items() if v is not None and k not in spec.parameters]
     if unused:
         raise ValueError(
             f"preset {name!r} does not take {', '.join(unused)}; its parameters: {', '.join(spec.parameters)}"
         )
+    if zoom is not None and fov_end_deg is not None:
+        raise ValueError(f"preset {name!r}: give zoom (a focal-length factor) or fov_end_deg (degrees), not both")
+    for key in ("fov_deg", "fov_end_deg"):
+        value = given[key]
+        if value is not None and not (math.isfinite(value) and 0 < value < 180):
+            raise ValueError(f"{key}: expected a vertical FOV in (0, 180) degrees, got {value}")
     params = {k: (given[k] if given[k] is not None else p.default) for k, p in spec.parameters.items()}
     for key in ("distance", "radius"):
         if key in params and not (math.isfinite(params[key]) and params[key] >= 0):

@@ -163,3 +163,14 @@ def test_unknown_output_extension_is_a_clear_error(tmp_path, capsys):
     # With --format any name works, and info reads it back given the format.
     assert main(["trajectory", "preset", "dolly-forward", "-o", str(out), "--format", "re10k"]) == 0
     assert main(["trajectory", "info", str(out), "--format", "re10k"]) == 0
+
+
+def test_preset_zoom_to_a_target_fov(tmp_path, capsys):
+    out = tmp_path / "zoom.json"
+    assert main(["trajectory", "preset", "zoom-in", "--fov", "70", "--fov-end", "30", "-o", str(out)]) == 0
+    fov = load_trajectory(out).sample(16).fov_deg
+    assert float(fov[0]) == pytest.approx(70.0, abs=1e-9) and float(fov[-1]) == pytest.approx(30.0, abs=1e-9)
+    assert json.loads(out.read_text())["frames"]["fov_deg"][-1] == pytest.approx(30.0, abs=1e-9)
+    assert main(["trajectory", "preset", "zoom-out", "--fov-end", "190", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "fov_end_deg: expected a vertical FOV in (0, 180) degrees, got 190" in err and "Traceback" not in err

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from realcam.trajectory import PRESETS, make_preset, path_stats
+from realcam.trajectory import PRESETS, InterpolationSettings, make_preset, path_stats
 from realcam.trajectory.presets import preset_names
 
 F64 = torch.float64
@@ -151,3 +151,33 @@ def test_presets_expand_into_editable_keyframes():
     static = make_preset("static")
     assert len(static.keyframes) == 1
     assert path_stats(static.sample(16), 8).warnings == ("the camera does not move",)
+
+
+@pytest.mark.parametrize("name,start,end", [("zoom-in", 70.0, 30.0), ("zoom-out", None, 90.0), ("zoom-in", 120, 1.5)])
+@pytest.mark.parametrize("timing", ["arc", "keys"])
+def test_zoom_to_a_target_fov(name, start, end, timing):
+    trajectory = make_preset(name, fov_deg=start, fov_end_deg=end, settings=InterpolationSettings(timing=timing))
+    fov = trajectory.sample(16).fov_deg
+    assert float(fov[0]) == pytest.approx(start if start is not None else 60.0, abs=1e-9)
+    assert float(fov[-1]) == pytest.approx(end, abs=1e-9)
+    assert bool(((fov[1:] - fov[:-1]) * (1 if end > fov[0] else -1) > 0).all())  # monotonic
+    # The same path as the focal-length factor it implies.
+    start = start if start is not None else 60.0
+    factor = math.tan(math.radians(start) / 2) / math.tan(math.radians(end) / 2)
+    zoom = factor if name == "zoom-in" else 1 / factor
+    same = make_preset(name, fov_deg=start, zoom=zoom, settings=InterpolationSettings(timing=timing))
+    torch.testing.assert_close(same.sample(16).fov_deg, fov, atol=1e-9, rtol=0)
+
+
+def test_zoom_target_fov_errors():
+    with pytest.raises(ValueError, match="not both"):
+        make_preset("zoom-in", zoom=2.0, fov_end_deg=30.0)
+    for bad in (0.0, 180.0, -5.0, float("nan")):
+        with pytest.raises(ValueError, match=r"fov_end_deg: expected a vertical FOV in \(0, 180\)"):
+            make_preset("zoom-out", fov_end_deg=bad)
+    with pytest.raises(ValueError, match="narrower than the start 60°, got 80°"):
+        make_preset("zoom-in", fov_end_deg=80.0)
+    with pytest.raises(ValueError, match="wider than the start 50°"):
+        make_preset("zoom-out", fov_deg=50.0, fov_end_deg=40.0)
+    with pytest.raises(ValueError, match="does not take fov_end_deg"):
+        make_preset("dolly-forward", fov_end_deg=40.0)
