@@ -8,8 +8,9 @@ generation and reused at every denoising step. `None` in place of a CameraCondit
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import torch
 from torch import Tensor
 
 
@@ -30,7 +31,22 @@ class CameraCondition:
     features: tuple[Tensor, ...]
     epipolar_masks: dict[int, Tensor]
     origin_hw: tuple[int, int]
+    _padded: dict[tuple[int, int], Tensor] = field(default_factory=dict, init=False, repr=False, compare=False)
 
-    def mask_for_height(self, feature_height: int) -> Tensor | None:
-        """The epipolar mask for a feature map of this height, or None (full attention) if none was built."""
-        return self.epipolar_masks.get(self.origin_hw[0] // feature_height)
+    def mask_for_height(self, feature_height: int, register_tokens: int = 0) -> Tensor | None:
+        """The epipolar mask for a feature map of this height, or None (full attention) if none was built.
+
+        With `register_tokens` = r > 0 the mask comes left-padded with r True columns (every query may attend to the
+        register tokens), shape `b n (r+n)`. The padded copy is built once per condition and reused by every block
+        and every denoising step (the stride-8 mask of the 256 model is 256 MiB; padding it per call would copy it
+        six times per UNet pass).
+        """
+        stride = self.origin_hw[0] // feature_height
+        mask = self.epipolar_masks.get(stride)
+        if mask is None or register_tokens == 0:
+            return mask
+        key = (stride, register_tokens)
+        if key not in self._padded:
+            pad = torch.ones(*mask.shape[:-1], register_tokens, dtype=mask.dtype, device=mask.device)
+            self._padded[key] = torch.cat([pad, mask], dim=-1)
+        return self._padded[key]

@@ -89,9 +89,11 @@ class EpipolarCrossAttention(nn.Module):
     epipolar mask allows (spec §1.9(e)).
 
     Keys and values are [register tokens ; tokens]; the boolean mask is left-padded with True columns for the
-    registers, so no query row is ever empty. `mask=None` means full attention over all tokens.
+    registers, so no query row is ever empty. A mask that already has the r register columns (`b n (r+n)`, as
+    `CameraCondition.mask_for_height(h, r)` returns it, padded once per generation) is used as it is. `mask=None`
+    means full attention over all tokens.
 
-    Shapes: x (b n c), mask (b n n) or (1 n n) or None -> (b n c).
+    Shapes: x (b n c), mask (b n n) or (1 n n) or (b|1 n r+n) or None -> (b n c).
     """
 
     def __init__(self, dim: int, heads: int, dim_head: int, num_register_tokens: int) -> None:
@@ -111,10 +113,11 @@ class EpipolarCrossAttention(nn.Module):
         registers = self.register_tokens.to(x.dtype).expand(b, -1, -1)
         keys = torch.cat([registers, x], dim=1)
         if mask is not None:
-            if mask.shape[-2:] != (n, n) or mask.shape[0] not in (1, b):
-                raise ValueError(f"epipolar mask must be ({b} or 1, {n}, {n}), got {tuple(mask.shape)}")
-            pad = mask.new_ones(mask.shape[0], n, registers.shape[1])
-            mask = torch.cat([pad, mask], dim=2)
+            r = registers.shape[1]
+            if mask.shape[-2] != n or mask.shape[-1] not in (n, n + r) or mask.shape[0] not in (1, b):
+                raise ValueError(f"epipolar mask must be ({b} or 1, {n}, {n} or {n + r}), got {tuple(mask.shape)}")
+            if mask.shape[-1] == n:
+                mask = torch.cat([mask.new_ones(mask.shape[0], n, r), mask], dim=2)
         out = multihead_attention(self.to_q(x), self.to_k(keys), self.to_v(keys), self.heads, mask)
         return self.to_out(out)
 

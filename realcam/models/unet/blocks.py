@@ -290,6 +290,7 @@ class TemporalTransformer(nn.Module):
             raise ValueError(f"camera injection needs inner width == channels, got {inner} != {channels}")
         self.use_linear = use_linear
         self.camera_level = camera_level
+        self.num_register_tokens = num_register_tokens
         self.norm = nn.GroupNorm(GROUPS, channels, eps=1e-6)
         self.proj_in = nn.Linear(channels, inner) if use_linear else nn.Conv1d(channels, inner, 1)
         block = BasicTransformerBlock(
@@ -308,7 +309,8 @@ class TemporalTransformer(nn.Module):
                 f"got {tuple(feature.shape)}"
             )
         feature = feature.to(x.dtype).expand(b, -1, -1, -1, -1)
-        return rearrange(feature, "b c f h w -> (b h w) f c"), camera.mask_for_height(h)
+        mask = camera.mask_for_height(h, self.num_register_tokens)  # padded for the registers once
+        return rearrange(feature, "b c f h w -> (b h w) f c"), mask
 
     def forward(self, x: Tensor, camera: CameraCondition | None = None) -> Tensor:
         b, _, _, h, w = x.shape
