@@ -2,6 +2,11 @@
 
 Writes the preview video, a video of the noise-shaping mask (white = latent cells the preview constrains, shown at
 pixel size) and a JSON sidecar with per-frame coverage, the intrinsics and the camera path used.
+
+Coverage is the fraction of latent cells the preview constrains per frame (`realcam.scene.masks.latent_mask`). Frame 0
+(the input camera) covers 100% only if every pixel keeps its point: with outlier removal on (the default for depth
+files) the removed points leave holes, so frame 0 can be below 100%. The sidecar's `points` block counts them
+(`outliers_removed`, `depth_edges_removed`).
 """
 
 from __future__ import annotations
@@ -56,7 +61,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--outlier-removal",
         choices=("on", "off"),
-        help="statistical outlier removal of the lifted cloud (default: on for depth files, off for the exact demo)",
+        help="statistical outlier removal of the lifted cloud (default: on for depth files, off for the exact demo). "
+        "Removed points leave holes, so frame 0's coverage can fall below 100%%; the sidecar's "
+        "points.outliers_removed counts them",
     )
     parser.add_argument("--edge-threshold", type=float, help="drop depth-edge pixels (relative jump, e.g. 0.05)")
     parser.add_argument("--mask-kernel", type=int, default=5, help="erosion window of the mask (default 5)")
@@ -90,6 +97,14 @@ def run(args: argparse.Namespace) -> int:
         image, depth, K_source.float(), remove_outliers=remove_outliers, edge_threshold=args.edge_threshold
     ).to(device)
     lifted = time.perf_counter()
+    points = _point_counts(depth, args.edge_threshold, len(cloud))
+    if points["outliers_removed"]:
+        log.info(
+            "outlier removal dropped %d of %d points: they leave holes, even in frame 0 (--outlier-removal off keeps "
+            "them)",
+            points["outliers_removed"],
+            points["pixels_with_depth"] - points["depth_edges_removed"],
+        )
     result = render_points(cloud, c2w, K_frames, out_h, out_w, point_size=args.point_size)
     rendered = time.perf_counter()
     visible = result.compat_visible() if args.compat_visibility else result.visible
@@ -104,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
         "preset": args.preset,
         "size": [out_h, out_w],
         "num_points": len(cloud),
+        "points": points,
         "settings": {
             "point_size": args.point_size,
             "fps": args.fps,
@@ -141,6 +157,24 @@ def run(args: argparse.Namespace) -> int:
         log.info("mask: %s; coverage per frame %% (latent cells constrained): %s", mask_path, percent)
     log.info("sidecar: %s", sidecar)
     return 0
+
+
+def _point_counts(depth, edge_threshold: float | None, kept: int) -> dict:
+    """Where the pixels went: with a depth, dropped as depth edges, dropped by outlier removal, kept as points.
+
+    Shapes: depth (h w) metres, 0 = missing. Every dropped point is a pixel of the input that frame 0 cannot show.
+    """
+    from realcam.scene.lift import depth_edges
+
+    valid = depth > 0
+    with_depth = int(valid.sum())
+    edges = int((depth_edges(depth, edge_threshold) & valid).sum()) if edge_threshold is not None else 0
+    return {
+        "pixels_with_depth": with_depth,
+        "depth_edges_removed": edges,
+        "outliers_removed": with_depth - edges - kept,
+        "kept": kept,
+    }
 
 
 def _write_mask(visible, mask_path: Path, args: argparse.Namespace) -> dict:

@@ -127,3 +127,29 @@ def test_preview_with_size_shows_the_resized_image_at_frame_0(tmp_path):
     record = json.loads((tmp_path / "s.json").read_text())
     assert record["coverage"] == [1.0, 1.0]
     np.testing.assert_allclose(record["K"][0][0][2], 3 * 30 + 1 - 30)  # s*cx + 0.5*(s - 1) - left
+
+
+def test_preview_sidecar_counts_the_points_outlier_removal_dropped(tmp_path):
+    """A plane with a cluster of far-off spikes: outlier removal drops the spikes (nothing with it off); the sidecar
+    says how many, and the hole they leave shows in frame 0. Depth-edge drops are counted separately."""
+    image = np.full((48, 64, 3), 128, dtype=np.uint8)
+    depth = np.full((48, 64), 3.0, dtype=np.float32)
+    depth[17:21, 16:20] = 9.0  # 4x4 flying pixels: once removed, a hole wider than the neighbours' splats fill
+    depth[5, 5] = 0.0  # missing depth: neither kept nor counted as dropped
+    Image.fromarray(image).save(tmp_path / "im.png")
+    np.save(tmp_path / "d.npy", depth)
+
+    def run(*extra: str) -> dict:
+        argv = ["preview", str(tmp_path / "im.png"), "--depth", str(tmp_path / "d.npy"), "--preset", "static"]
+        assert main([*argv, "--frames", "1", *extra, "-o", str(tmp_path / "x.mp4")]) == 0
+        return json.loads((tmp_path / "x.json").read_text())
+
+    on, off = run("--outlier-removal", "on"), run("--outlier-removal", "off")
+    assert on["points"] == {"pixels_with_depth": 3071, "depth_edges_removed": 0, "outliers_removed": 16, "kept": 3055}
+    assert off["points"] == {"pixels_with_depth": 3071, "depth_edges_removed": 0, "outliers_removed": 0, "kept": 3071}
+    assert on["num_points"] == 3055 and off["num_points"] == 3071
+    assert on["pixel_visible_fraction"][0] < 1.0 and on["coverage"][0] < 1.0  # the removed points' hole
+    assert off["pixel_visible_fraction"][0] == 1.0 and off["coverage"][0] == 1.0
+    # The edge filter drops the cluster's border (12 of 16) and the 16 plane pixels around it; 4 spikes are left.
+    edges = run("--outlier-removal", "on", "--edge-threshold", "0.5")["points"]
+    assert edges == {"pixels_with_depth": 3071, "depth_edges_removed": 28, "outliers_removed": 4, "kept": 3039}
