@@ -15,6 +15,7 @@ from realcam.trajectory.keyframes import SampledTrajectory, Trajectory
 
 __all__ = [
     "ARC_METRES_PER_RADIAN",
+    "ARC_STILL_TRANSLATION_M",
     "ease",
     "evaluate",
     "hermite",
@@ -29,8 +30,11 @@ __all__ = [
 ]
 
 _ARC_SAMPLES_PER_SEGMENT = 128
-# Arc-length timing weighs one radian of camera rotation like one metre of travel (see `_arc_parameterisation`).
+# Arc-length timing: in a keyframe segment that (almost) does not translate, one radian of camera rotation counts
+# like ARC_METRES_PER_RADIAN metres of travel, fading out linearly as the segment's travel grows to
+# ARC_STILL_TRANSLATION_M; segments that travel farther are timed by metres alone (see `_arc_parameterisation`).
 ARC_METRES_PER_RADIAN = 1.0
+ARC_STILL_TRANSLATION_M = 0.02
 
 
 def _leg_lengths(legs: Tensor, closed: bool) -> tuple[Tensor, Tensor]:
@@ -256,18 +260,25 @@ def _num_segments(trajectory: Trajectory) -> int:
 def _arc_parameterisation(trajectory: Trajectory) -> tuple[Tensor, Tensor]:
     """Cumulative path measure over a dense u grid -> (cum (m), u (m)).
 
-    The measure is metres of camera travel plus `ARC_METRES_PER_RADIAN` per radian of rotation, so pure
-    translations and pure rotations both move at constant speed, an orbit (rotation proportional to travel) too, and
-    a rotation-only leg inside a moving path still gets its share of frames. Zoom-only paths use FOV degrees; a path
-    where nothing changes is uniform in u. A floor of 1e-6 of the mean step keeps the measure strictly increasing, so
-    the last frame always lands on the last keyframe.
+    Rule, per keyframe segment with travel d metres (arc length of the camera centre) and per dense step:
+        measure = travel + w(d) · ARC_METRES_PER_RADIAN · rotation (radians),
+        w(d) = max(0, 1 − d / ARC_STILL_TRANSLATION_M).
+    So wherever the camera translates (d ≥ 2 cm) the measure is metres alone and frames move at constant metric
+    speed, however much the camera turns on the way (a dolly followed by a dolly-while-turning has equal steps).
+    A segment that turns in place (d = 0: a pan, tilt or roll leg) is timed by its rotation, 1 rad like 1 m, so it
+    still gets its share of frames inside a moving path and a pure pan turns at constant angular speed; w fades
+    linearly in between so the timing never jumps when a keyframe is nudged. Orbits and other translating paths
+    are constant in metres. Zoom-only paths use FOV degrees; a path where nothing changes is uniform in u. A floor of
+    1e-6 of the mean step keeps the measure strictly increasing, so the last frame lands on the last keyframe.
     """
     num_segments = _num_segments(trajectory)
     u = torch.linspace(0, num_segments, num_segments * _ARC_SAMPLES_PER_SEGMENT + 1, dtype=torch.float64)
     c2w, fov = evaluate(trajectory, u)
     travel = (c2w[1:, :3, 3] - c2w[:-1, :3, 3]).norm(dim=-1)
     turn = so3_log(c2w[:-1, :3, :3].transpose(-1, -2) @ c2w[1:, :3, :3]).norm(dim=-1)
-    step = travel + ARC_METRES_PER_RADIAN * turn
+    segment_travel = travel.reshape(num_segments, _ARC_SAMPLES_PER_SEGMENT).sum(-1)
+    still = (1 - segment_travel / ARC_STILL_TRANSLATION_M).clamp(0, 1)
+    step = travel + still.repeat_interleave(_ARC_SAMPLES_PER_SEGMENT) * ARC_METRES_PER_RADIAN * turn
     if step.sum() <= 1e-9 and fov is not None:
         step = (fov[1:] - fov[:-1]).abs()
     if step.sum() <= 1e-9:

@@ -103,8 +103,9 @@ class InterpolationSettings:
         1 = zero tangents); in [-1, 1].
     closed: the path returns from the last keyframe to the first (a loop; the last frame stops one step short of
         the first so the video loops without a repeated frame).
-    timing: "arc" = constant speed along the path (metres of travel + 1 m per radian of rotation; FOV for
-        zoom-only paths),
+    timing: "arc" = constant speed along the path: metres of travel where the camera translates, radians of
+        rotation (1 rad like 1 m) in segments that turn in place, FOV for zoom-only paths (the exact rule:
+        `realcam.trajectory.interpolate._arc_parameterisation`),
         "keys" = keyframe times (uniform when keyframes have no times).
     ease: "none", "in", "out" or "in-out" over the whole path.
     pivot: optional world point (metres). When set, the camera-frame offset of the pivot is interpolated instead of

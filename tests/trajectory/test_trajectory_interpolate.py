@@ -182,3 +182,37 @@ def test_intrinsics_follow_resize_and_crop():
     sampled = SampledTrajectory(torch.eye(4, dtype=F64).expand(3, 4, 4), None, intrinsics)
     torch.testing.assert_close(sampled.K_for(256, 256), K_sq.expand(3, 3, 3))
     assert intrinsics.fov_deg == pytest.approx(2 * math.degrees(math.atan(540 / 960)))
+
+
+def test_arc_timing_is_metric_when_the_camera_translates_and_turns():
+    # 1 m straight, then 1 m while turning 90°: the old rule (1 rad = 1 m everywhere) gave the second metre 2.57×
+    # the frames; metric timing gives every frame the same step.
+    keys = (
+        Keyframe(_pose_from_rotvec((0, 0, 0))),
+        Keyframe(_pose_from_rotvec((0, 0, 0), (0.0, 0.0, 1.0))),
+        Keyframe(_pose_from_rotvec((0, math.pi / 2, 0), (0.0, 0.0, 2.0))),
+    )
+    sampled = Trajectory(keys).sample(16)
+    steps = sampled.c2w[1:, :3, 3].sub(sampled.c2w[:-1, :3, 3]).norm(dim=-1)
+    assert float(steps.max() / steps.min()) < 1.02
+    assert float(steps.sum()) == pytest.approx(2.0, abs=1e-6)
+    torch.testing.assert_close(sampled.c2w[-1], keys[-1].c2w, atol=1e-12, rtol=0)
+
+
+def test_arc_timing_gives_a_pan_leg_inside_a_moving_path_its_time():
+    # 1 m dolly, then a 90° pan in place (1 rad counts as 1 m): the pan gets 1.571/2.571 of the playback, at
+    # constant angular speed, and the dolly keeps constant metric speed.
+    keys = (
+        Keyframe(_pose_from_rotvec((0, 0, 0))),
+        Keyframe(_pose_from_rotvec((0, 0, 0), (0.0, 0.0, 1.0))),
+        Keyframe(_pose_from_rotvec((0, math.pi / 2, 0), (0.0, 0.0, 1.0))),
+    )
+    trajectory = Trajectory(keys)
+    u = spline_parameters(trajectory, 1001)
+    fraction_on_pan = float((u > 1).double().mean())
+    assert fraction_on_pan == pytest.approx((math.pi / 2) / (1 + math.pi / 2), abs=2e-3)
+    sampled = trajectory.sample(31)
+    u_frames = spline_parameters(trajectory, 31)
+    angles = rotation_angle_deg(sampled.c2w[:-1, :3, :3].transpose(-1, -2) @ sampled.c2w[1:, :3, :3])
+    on_pan = u_frames[:-1] >= 1  # steps that start on the pan leg
+    assert int(on_pan.sum()) >= 15 and float(angles[on_pan].max() / angles[on_pan].min()) < 1.01
