@@ -4,6 +4,9 @@ The cloud is the demo room lifted at 320x512 (one point per pixel, 163,840 point
 at 256x256 and 320x512 with point size 2 (the reference's preview settings). CUDA runs when a device is available
 (timed with synchronisation). Each row is the median and minimum of several runs after one warm-up.
 
+A second table times what a first `realcam preview --demo` pays before that: generating the demo room at 320x512
+without the disk cache, loading it from the cache, and the first (cold) render call against a warm one.
+
 Usage:
     python benchmarks/bench_renderer.py                 # cpu, and cuda when available
     python benchmarks/bench_renderer.py --threads 2 --repeats 15
@@ -26,9 +29,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from realcam.geometry.intrinsics import scale_K  # noqa: E402
+from realcam.scene import demo  # noqa: E402
 from realcam.scene.demo import demo_scene  # noqa: E402
-from realcam.scene.lift import depth_to_pointcloud  # noqa: E402
+from realcam.scene.lift import depth_to_pointcloud, resize_lift_K  # noqa: E402
 from realcam.scene.render import render_points  # noqa: E402
 from realcam.trajectory.presets import make_preset  # noqa: E402
 
@@ -49,6 +52,37 @@ def time_render(cloud, c2w, K, height, width, device: torch.device, repeats: int
 
     once()
     return [once() for _ in range(repeats)]
+
+
+def time_first_run(c2w: torch.Tensor, device: torch.device) -> list[tuple[str, float]]:
+    """Seconds of: demo generation (no caches), a load from the disk cache (in a temporary folder), and the first and
+    second render calls of this process (call before any other render)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        os.environ["REALCAM_CACHE"] = folder
+        demo._render_cached.cache_clear()
+        start = time.perf_counter()
+        scene = demo_scene(320, 512)  # generates and writes the cache file
+        generated = time.perf_counter() - start
+        demo._render_cached.cache_clear()
+        start = time.perf_counter()
+        demo_scene(320, 512)
+        loaded = time.perf_counter() - start
+    cloud = depth_to_pointcloud(scene.image, scene.depth, scene.K, remove_outliers=False).to(device)
+    renders = []
+    for _ in range(2):
+        start = time.perf_counter()
+        render_points(cloud, c2w, scene.K, 320, 512)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        renders.append(time.perf_counter() - start)
+    return [
+        ("demo_scene 320x512, generated", generated),
+        ("demo_scene 320x512, from the disk cache", loaded),
+        ("render 16 frames 320x512, first call", renders[0]),
+        ("render 16 frames 320x512, second call", renders[1]),
+    ]
 
 
 def machine(device: torch.device) -> str:
@@ -73,9 +107,16 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     devices = args.device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
 
+    c2w = make_preset("orbit-left").sample(args.frames).c2w
+    first_device = torch.device(devices[0])
+    print("| step | seconds | machine | date |")
+    print("|---|---|---|---|")
+    for step, seconds in time_first_run(c2w, first_device):
+        print(f"| {step} | {seconds:.3f} | {machine(first_device)} | {datetime.date.today().isoformat()} |", flush=True)
+    print()
+
     scene = demo_scene(320, 512)
     cloud_cpu = depth_to_pointcloud(scene.image, scene.depth, scene.K, remove_outliers=False)
-    c2w = make_preset("orbit-left").sample(args.frames).c2w
     date = datetime.date.today().isoformat()
     print("| device | output h x w | frames | points | point size | median s | min s | frames/s | machine | date |")
     print("|---|---|---|---|---|---|---|---|---|---|")
@@ -84,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         cloud = cloud_cpu.to(device)
         for height, width in SIZES:
             s = max(height / 320, width / 512)
-            K = scale_K(scene.K.double(), s, s, left=(512 * s - width) / 2, top=(320 * s - height) / 2)
+            K = resize_lift_K(scene.K.double(), s, s, left=(512 * s - width) / 2, top=(320 * s - height) / 2)
             times = time_render(cloud, c2w, K, height, width, device, args.repeats, args.point_size)
             median = statistics.median(times)
             print(
