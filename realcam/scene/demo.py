@@ -81,8 +81,10 @@ def demo_scene(height: int = 320, width: int = 512, *, cache: bool = True) -> De
 
 
 def demo_cache_dir() -> Path:
-    """Folder of the cached demo scenes: `$REALCAM_CACHE/demo-scene`, else `$XDG_CACHE_HOME/realcam/demo-scene`,
-    else `~/.cache/realcam/demo-scene`."""
+    """Folder of the cached demo scenes: `$REALCAM_DEMO_CACHE` if set, else `$REALCAM_CACHE/demo-scene`, else
+    `$XDG_CACHE_HOME/realcam/demo-scene`, else `~/.cache/realcam/demo-scene`."""
+    if os.environ.get("REALCAM_DEMO_CACHE"):
+        return Path(os.environ["REALCAM_DEMO_CACHE"]).expanduser()
     if os.environ.get("REALCAM_CACHE"):
         return Path(os.environ["REALCAM_CACHE"]).expanduser() / "demo-scene"
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")

@@ -80,7 +80,10 @@ def test_identity_frame_of_the_demo_constrains_every_latent_cell():
 def test_demo_cache_location_follows_the_environment(monkeypatch, tmp_path):
     from realcam.scene.demo import demo_cache_dir
 
+    monkeypatch.setenv("REALCAM_DEMO_CACHE", str(tmp_path / "demo"))
     monkeypatch.setenv("REALCAM_CACHE", str(tmp_path / "rc"))
+    assert demo_cache_dir() == tmp_path / "demo"
+    monkeypatch.delenv("REALCAM_DEMO_CACHE")
     assert demo_cache_dir() == tmp_path / "rc" / "demo-scene"
     monkeypatch.delenv("REALCAM_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
