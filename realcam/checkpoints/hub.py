@@ -7,6 +7,7 @@ from there without network access afterwards; `HF_HUB_OFFLINE=1` is respected.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,14 +63,28 @@ WEIGHT_FILES: dict[str, WeightFile] = {
 }
 
 
-def files_for(model: str = "256", depth: str = "indoor") -> list[WeightFile]:
-    """The files one generation setup needs: base + camera plugin of `model`, the depth model, the tokenizer."""
+COMPONENTS = ("base", "camera", "depth", "tokenizer")
+
+
+def component_of(file: WeightFile) -> str:
+    """Which part of the setup a file belongs to: base, camera (the RealCam-I2V plugin), depth or tokenizer."""
+    prefix = file.key.split("-")[0]
+    return {"base": "base", "realcam": "camera", "depth": "depth", "clip": "tokenizer"}[prefix]
+
+
+def files_for(model: str = "256", depth: str = "indoor", only: Sequence[str] | None = None) -> list[WeightFile]:
+    """The files one generation setup needs: base + camera plugin of `model`, the depth model, the tokenizer;
+    `only` keeps just those components (e.g. `("depth",)` for the depth model alone)."""
     if model not in MODEL_VARIANTS:
         raise InputError(f"model must be one of {MODEL_VARIANTS}, got {model!r}")
     if depth not in DEPTH_VARIANTS:
         raise InputError(f"depth must be one of {DEPTH_VARIANTS}, got {depth!r}")
+    unknown = sorted(set(only or ()) - set(COMPONENTS))
+    if unknown:
+        raise InputError(f"unknown weight component(s) {unknown}; choose from {list(COMPONENTS)}")
     keys = [f"base-{model}", f"realcam-{model}", f"depth-{depth}", "clip-vocab", "clip-merges"]
-    return [WEIGHT_FILES[k] for k in keys]
+    files = [WEIGHT_FILES[k] for k in keys]
+    return [f for f in files if not only or component_of(f) in only]
 
 
 def cache_dir() -> Path:
@@ -165,8 +180,17 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else "no details"
 
 
-def download_command(model: str = "256", depth: str = "indoor") -> str:
-    return f"realcam weights download --model {model} --depth {depth}"
+def download_command(model: str = "256", depth: str = "indoor", only: Sequence[str] | None = None) -> str:
+    """The `realcam weights download` line that fetches these files (just the `only` components when given)."""
+    parts = sorted(set(only or ()), key=COMPONENTS.index)
+    if not parts or set(parts) == set(COMPONENTS):
+        return f"realcam weights download --model {model} --depth {depth}"
+    words = ["realcam weights download"]
+    if {"base", "camera"} & set(parts):
+        words.append(f"--model {model}")
+    if "depth" in parts:
+        words.append(f"--depth {depth}")
+    return " ".join([*words, "--only", *parts])
 
 
 def require(files: list[WeightFile], *, model: str = "256", depth: str = "indoor", cache: Path | None = None) -> dict:
@@ -182,6 +206,7 @@ def require(files: list[WeightFile], *, model: str = "256", depth: str = "indoor
         names = "\n".join(f"  - {f.repo_id}/{f.filename} ({f.description}, ~{f.approx_size_gb:g} GB)" for f in missing)
         raise WeightsMissingError(
             f"model weights are missing from {cache or cache_dir()}:\n{names}\n"
-            f"run `{download_command(model, depth)}` to fetch them (or pass local files explicitly)"
+            f"run `{download_command(model, depth, [component_of(f) for f in missing])}` to fetch them (or pass local "
+            "files explicitly)"
         )
     return found

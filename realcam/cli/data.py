@@ -117,10 +117,8 @@ def _depth_source(args: argparse.Namespace):
 
 
 def _cached_depth_weights():
-    """The cached Depth-Anything-V2 indoor (Hypersim) weights, or a WeightsMissingError naming a command that fetches
-    only that file: `realcam weights download` has no depth-only option and would also fetch the ~10 GB base."""
-    import shlex
-
+    """The cached Depth-Anything-V2 indoor (Hypersim) weights, or a WeightsMissingError naming the command that
+    fetches only that file (`realcam weights download --depth indoor --only depth`)."""
     from realcam.checkpoints.hub import WEIGHT_FILES, cache_dir, download_command, locate
     from realcam.errors import WeightsMissingError
 
@@ -131,9 +129,8 @@ def _cached_depth_weights():
         return path
     raise WeightsMissingError(
         f"the metric depth model {file.repo_id}/{file.filename} (~{file.approx_size_gb:g} GB) is not in {cache}.\n"
-        f"Fetch only it: `hf download {file.repo_id} {file.filename} --cache-dir {shlex.quote(str(cache))}`\n"
-        f"or pass a local copy with --depth-weights PATH. (`{download_command('256', 'indoor')}` fetches it too, "
-        "together with the ~10 GB DynamiCrafter base and the camera plugin.)"
+        f"Fetch only it: `{download_command('256', 'indoor', ['depth'])}`, or pass a local copy with "
+        "--depth-weights PATH."
     )
 
 

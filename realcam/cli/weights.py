@@ -24,6 +24,15 @@ def register(subparsers) -> None:
             "--depth", choices=("indoor", "outdoor"), default="indoor", help="metric depth model (default indoor)"
         )
         action.add_argument("--cache", default=None, help="cache folder (default: $REALCAM_CACHE or the HF cache)")
+        action.add_argument(
+            "--only",
+            nargs="+",
+            choices=("base", "camera", "depth", "tokenizer"),
+            default=None,
+            metavar="PART",
+            help="just these parts: base (DynamiCrafter, ~10 GB), camera (RealCam-I2V plugin), depth (~1.3 GB), "
+            "tokenizer; e.g. `--only depth` for `realcam data align-scale` or `realcam edit` (default: all)",
+        )
         if name == "check":
             action.add_argument(
                 "--no-keys", action="store_true", help="skip reading the files' keys (fast presence check only)"
@@ -37,7 +46,7 @@ def _run(args: argparse.Namespace) -> int:
     from realcam.checkpoints import hub
 
     cache = Path(args.cache).expanduser() if args.cache else hub.cache_dir()
-    files = hub.files_for(args.model, args.depth)
+    files = hub.files_for(args.model, args.depth, args.only)
     if args.weights_command == "download":
         for file in files:
             print(f"fetching {file.repo_id}/{file.filename} (~{file.approx_size_gb:g} GB) ...", flush=True)
@@ -64,7 +73,7 @@ def _path(files, cache, args) -> int:
         else:
             print(f"{file.key}\t{path}")
     if missing:
-        print(f"{missing} file(s) missing: run `{hub.download_command(args.model, args.depth)}`")
+        print(f"{missing} file(s) missing: run `{hub.download_command(args.model, args.depth, args.only)}`")
     return 0
 
 
@@ -90,6 +99,6 @@ def _check(files, cache, args) -> int:
         if not complete:
             return 1
     if missing:
-        print(f"{missing} file(s) missing: run `{hub.download_command(args.model, args.depth)}`")
+        print(f"{missing} file(s) missing: run `{hub.download_command(args.model, args.depth, args.only)}`")
         return 1
     return 0

@@ -66,15 +66,13 @@ def test_workers_and_shards_write_the_same_results(tmp_path):
 
 def test_missing_depth_weights_name_a_depth_only_download(tmp_path, monkeypatch):
     """Without --depth-weights or a cached depth model, the error names a command fetching only the depth file (not
-    `realcam weights download`, which would also fetch the ~10 GB base) and the local-file flag."""
-    from realcam.checkpoints.hub import WEIGHT_FILES
+    the whole set, which would also fetch the ~10 GB base) and the local-file flag."""
     from realcam.cli.data import _cached_depth_weights
     from realcam.errors import WeightsMissingError
 
     monkeypatch.setenv("REALCAM_CACHE", str(tmp_path / "cache"))
-    file = WEIGHT_FILES["depth-indoor"]
     with pytest.raises(WeightsMissingError) as caught:
         _cached_depth_weights()
     message = str(caught.value)
-    assert f"hf download {file.repo_id} {file.filename} --cache-dir {tmp_path / 'cache'}" in message
+    assert "`realcam weights download --depth indoor --only depth`" in message
     assert "--depth-weights PATH" in message

@@ -11,8 +11,6 @@ import sys
 import time
 import urllib.request
 
-import pytest
-
 
 def _read_url(process: subprocess.Popen, timeout: float) -> str:
     deadline = time.monotonic() + timeout
