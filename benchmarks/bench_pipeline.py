@@ -4,7 +4,8 @@ Stages are the pipeline's named steps: prepare (image + trajectory), depth (the 
 demo image), scene (lift + outlier filter), preview (render + latent mask), encode (VAE of image and preview, CLIP
 text/image, resampler), camera (Plücker, pose encoder, epipolar masks), denoise (all DDIM steps, CFG branches batched;
 the mean step is reported too), decode (VAE, 4 frames per call). Peak memory: CUDA max allocated per stage; on CPU
-the process's peak RSS so far.
+the highest process RSS sampled within a stage. UNet FLOPs per video (FlopCounterMode on the meta device) and the
+achieved TFLOP/s of the denoise stage; on CUDA also the fraction of the peak (--peak-tflops, or the known table).
 
 Usage:
     python benchmarks/bench_pipeline.py --size tiny --variant 256 512 --steps 25             (CPU, minutes)
@@ -32,16 +33,20 @@ SECTION = "## Pipeline"
 STAGES = ("prepare", "depth", "scene", "preview", "encode", "camera", "denoise", "decode")
 INTRO = (
     "Whole pipeline on the demo room, random weights (`realcam bench` / `benchmarks/bench_pipeline.py`): seconds per "
-    "stage, the mean DDIM step (CFG branches batched, noise shaping on), total, and peak memory (CUDA: max allocated "
-    "over the run; CPU: process peak RSS), after a 1-step warm-up run. `tiny` = the test-size model (64x64 / 64x128 "
+    "stage, the mean DDIM step (CFG branches batched, noise shaping on), total, UNet TFLOP per video (counted with "
+    "FlopCounterMode on the meta device; 2 CFG branches per step) and the achieved TFLOP/s of the denoise stage (% of "
+    "the device peak on CUDA), and peak memory (CUDA: the largest per-stage max allocated; CPU: the largest process "
+    "RSS sampled every 5 ms within a stage), after a 1-step warm-up run. `tiny` = the test-size model (64x64 / 64x128 "
     "pixels, 16 frames, 4.9 M parameters): it exercises every stage but says little about full-size cost; use "
     "`--size full` on the target machine for that (the UNet-only rows above give the full-size step cost on CPU). "
     "Not measured yet: full size on CPU (about 15 GB of RAM in fp32 and minutes per UNet call on the shared host) "
     "and anything on GPU (none was lent to this task); `realcam bench --size full --device cuda` produces both rows."
 )
 HEADER = [
-    "| model | size | device | dtype | steps | " + " | ".join(STAGES) + " | step mean | total s | peak GiB | machine |",
-    "|" + "---|" * (len(STAGES) + 9),
+    "| model | size | device | dtype | steps | "
+    + " | ".join(STAGES)
+    + " | step mean | total s | UNet TFLOP/video | TFLOP/s | peak GiB | machine |",
+    "|" + "---|" * (len(STAGES) + 11),
 ]
 
 
@@ -53,7 +58,12 @@ def row(report: dict, note: str) -> str:
     if note:
         machine += f"; {note}"
     cells = [report["variant"], report["size"], report["device"], report["dtype"], str(report["steps"]), *stages]
-    cells += [f"{sum(steps) / max(1, len(steps)):.3f}", f"{report['total_s']:.2f}", f"{peak:.2f}", machine]
+    flops = report["flops"]
+    achieved = f"{flops['achieved_tflops']:.3g}"
+    if flops["fraction_of_peak"] is not None:
+        achieved += f" ({100 * flops['fraction_of_peak']:.0f} % of {flops['peak_tflops']:g})"
+    cells += [f"{sum(steps) / max(1, len(steps)):.3f}", f"{report['total_s']:.2f}"]
+    cells += [f"{flops['unet_tflop_per_video']:.4g}", achieved, f"{peak:.2f}", machine]
     return "| " + " | ".join(cells) + " |"
 
 
@@ -67,12 +77,18 @@ def update_section(path: Path, rows: list[str]) -> None:
     lines = text.splitlines()
     start = next((i for i, line in enumerate(lines) if line.strip() == SECTION), None)
     old: list[str] = []
+    kept: list[str] = []
     end = start
     if start is not None:
         end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        old = [line for line in lines[start + 1 : end] if line.startswith("| ") and line not in HEADER]
+        # Subsections ("### ...", e.g. the full-size FLOP table) are kept as they are, after the table.
+        sub = next((i for i in range(start + 1, end) if lines[i].startswith("### ")), end)
+        kept = lines[sub:end]
+        old = [line for line in lines[start + 1 : sub] if line.startswith("| ") and line not in HEADER]
     keys = {_key(r) for r in rows}
     section = [SECTION, "", INTRO, "", *HEADER, *[r for r in old if _key(r) not in keys], *rows, ""]
+    if kept:
+        section = [*section, *kept]
     if start is None:
         lines = [*lines, *([""] if lines and lines[-1] else []), *section]
     else:
@@ -92,13 +108,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json-dir", type=Path, default=None, help="also save each report as JSON here")
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--note", default="", help="free text for the machine column")
+    parser.add_argument("--peak-tflops", type=float, default=None, help="device peak for the utilisation figure")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     rows = []
     for variant in args.variant:
         settings = BenchSettings(
-            variant=variant, size=args.size, steps=args.steps, device=args.device, dtype=getattr(torch, args.dtype)
+            variant=variant,
+            size=args.size,
+            steps=args.steps,
+            device=args.device,
+            dtype=getattr(torch, args.dtype),
+            peak_tflops=args.peak_tflops,
         )
         report, _ = run_benchmark(settings)
         print(format_report(report), flush=True)

@@ -9,6 +9,8 @@ Usage:
     python benchmarks/bench_unet.py --device cpu --latent 16 16 --frames 4
     python benchmarks/bench_unet.py --device cuda --dtype float16 bfloat16 --latent 32 32 --frames 16
 Results (the rows of this run) replace the "## UNet forward" section of docs/benchmarks.md unless --no-write.
+FLOPs of the forward are counted with FlopCounterMode on the meta device (`realcam.pipeline.benchmark.unet_flops`:
+convolutions, linear layers and attention matmuls; masked attention counts as dense) and give the achieved TFLOP/s.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ sys.path.insert(0, str(ROOT))
 
 from realcam.io.atomic import write_text_atomic  # noqa: E402
 from realcam.models.camera.condition import CameraCondition  # noqa: E402
+from realcam.models.realcam_i2v import RealCamI2VConfig  # noqa: E402
 from realcam.models.unet import UNetConfig, UNetModel  # noqa: E402
+from realcam.pipeline.benchmark import unet_flops  # noqa: E402
 
 SECTION = "## UNet forward"
 MASK_STRIDES = {"256": (8, 16, 32, 64), "512": (16, 32, 64)}  # the 512 model has no mask at the finest level
@@ -87,12 +91,15 @@ def time_forward(model: UNetModel, inputs, repeats: int) -> tuple[float, float]:
 
 
 HEADER = [
-    "| model | device | dtype | b x f x h x w (latent) | camera | median s | min s | peak GiB | build s | machine |",
-    "|---|---|---|---|---|---|---|---|---|---|",
+    "| model | device | dtype | b x f x h x w (latent) | camera | median s | min s | TFLOP | TFLOP/s (median) "
+    "| peak GiB | build s | machine |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|",
 ]
 INTRO = (
     "Full-size UNet (1.50 B parameters incl. the camera plug-in), random weights, one forward (eps/v prediction) "
     "timed as median/min after one warm-up; `camera` = with the pose features and epipolar masks (about 10 % True). "
+    "TFLOP = FLOPs of one forward (FlopCounterMode on the meta device: convolutions, linear layers, attention "
+    "matmuls; a masked attention counts as dense); TFLOP/s = TFLOP / median. "
     "Produced by `benchmarks/bench_unet.py`; a run replaces the rows with the same first five columns."
 )
 
@@ -159,9 +166,12 @@ def main(argv: list[str] | None = None) -> int:
             inputs = build_inputs(model, args.batch, args.frames, h, w, args.resolution, camera, args.seed + 1)
             median, best = time_forward(model, inputs, args.repeats)
             peak = f"{torch.cuda.max_memory_allocated(device) / 2**30:.1f}" if device.type == "cuda" else "-"
+            config = RealCamI2VConfig.preset(args.resolution, depth=None)
+            flops = unet_flops(config, frames=args.frames, latent_hw=(h, w), batch=args.batch, camera=camera) / 1e12
             row = (
                 f"| {args.resolution} | {device.type} | {dtype_name} | {args.batch}x{args.frames}x{h}x{w} | "
-                f"{'yes' if camera else 'no'} | {median:.3f} | {best:.3f} | {peak} | {build_s:.1f} | {machine} |"
+                f"{'yes' if camera else 'no'} | {median:.3f} | {best:.3f} | {flops:.4g} | {flops / median:.4g} | "
+                f"{peak} | {build_s:.1f} | {machine} |"
             )
             print(row, flush=True)
             rows.append(row)

@@ -13,8 +13,10 @@ def register(subparsers) -> None:
         "bench",
         help="time the pipeline with random weights (size your hardware before downloading)",
         description="Build the model with random weights (no download), generate once on the demo room and report "
-        "the time and peak memory of each stage (depth, scene, preview, encode, camera, denoise, decode). The video "
-        "it writes is meaningless. --size full needs the memory of the real model (about 15 GB in fp32).",
+        "the time and peak memory of each stage (depth, scene, preview, encode, camera, denoise, decode), the UNet "
+        "FLOPs per step and per video (counted on the meta device) and the achieved TFLOP/s, with the fraction of "
+        "the device's peak on CUDA. The video it writes is meaningless. --size full needs the memory of the real "
+        "model (about 15 GB in fp32).",
     )
     parser.add_argument("--model", choices=("256", "512"), default="256")
     parser.add_argument("--size", choices=("full", "tiny"), default="full")
@@ -23,6 +25,13 @@ def register(subparsers) -> None:
     parser.add_argument("--dtype", choices=tuple(DTYPES), default=None, help="default fp16 on GPU, fp32 on CPU")
     parser.add_argument("--max-batch", type=int, default=None, help="UNet batch limit (1 = CFG branches in turn)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--peak-tflops",
+        type=float,
+        default=None,
+        help="the device's peak TFLOP/s for the utilisation figure (default: known GPUs' dense fp16/bf16 peak, "
+        "e.g. 989 for H100/H200)",
+    )
     parser.add_argument("-o", "--output", type=Path, default=Path("realcam-bench"), help="output folder")
     parser.set_defaults(func=run)
 
@@ -46,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
         dtype=dtype,
         seed=args.seed,
         max_batch=args.max_batch,
+        peak_tflops=args.peak_tflops,
     )
     args.output.mkdir(parents=True, exist_ok=True)
     stem = f"bench-{args.model}-{args.size}-{device.split(':')[0]}"

@@ -23,8 +23,10 @@ def register(subparsers) -> None:
         "generate",
         help="generate a camera-controlled video from one image (metric trajectory)",
         description="Generate a video from IMAGE (or the built-in --demo room) along a camera trajectory in metres. "
-        "Writes OUT (mp4), OUT.preview.mp4 (the rendered point-cloud preview) and OUT.json (settings, seed, "
-        "trajectory, versions, timings). Weights come from the cache (`realcam weights download`) or --checkpoint.",
+        "Writes OUT (mp4), OUT.preview.mp4 (the rendered point-cloud preview), OUT.preview_mask.mp4 (the noise-"
+        "shaping mask: white = latent cells the preview constrains) and OUT.json (settings, seed, trajectory, "
+        "versions, timings). Weights come from the cache (`realcam weights download`) or --checkpoint. The depth "
+        "model's file is needed only when the depth is estimated (an IMAGE without --depth).",
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("image", nargs="?", help="input image (any PIL-readable file)")
@@ -38,7 +40,14 @@ def register(subparsers) -> None:
     parser.add_argument("--prompt", default="", help="text prompt")
     parser.add_argument("--negative-prompt", default=None, help="negative prompt (default: the app's)")
     parser.add_argument("--model", choices=MODELS, default="256", help="model variant (tiny-*: test sizes)")
-    parser.add_argument("--depth", choices=("indoor", "outdoor"), default="indoor", help="metric depth model")
+    parser.add_argument(
+        "--depth",
+        help="metric depth of IMAGE (.npy in metres or 16-bit PNG in millimetres, as `realcam preview`): skips the "
+        "depth model and its weights",
+    )
+    parser.add_argument(
+        "--depth-model", choices=("indoor", "outdoor"), default="indoor", help="metric depth model (default indoor)"
+    )
     parser.add_argument("--checkpoint", type=Path, help="a full RealCam-I2V state dict (.safetensors) to use instead")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=25, help="DDIM steps (default 25)")
@@ -94,12 +103,29 @@ def build_pipeline(args: argparse.Namespace):
         from realcam.models.realcam_i2v import RealCamI2V, RealCamI2VConfig
 
         tokenizer_files = [hub.WEIGHT_FILES["clip-vocab"], hub.WEIGHT_FILES["clip-merges"]]
-        found = hub.require(tokenizer_files, model=args.model, depth=args.depth)
-        network = RealCamI2V(RealCamI2VConfig.preset(args.model, depth=args.depth))
+        found = hub.require(tokenizer_files, model=args.model, depth=args.depth_model)
+        network = RealCamI2V(RealCamI2VConfig.preset(args.model, depth=args.depth_model))
         load_state_dict_strict(network, read_state_dict(args.checkpoint), what=str(args.checkpoint))
         tokenizer = CLIPTokenizer.from_files(found["clip-vocab"], found["clip-merges"])
         return RealCamPipeline(network, tokenizer, device=device, dtype=dtype)
-    return RealCamPipeline.from_pretrained(args.model, args.depth, device=device, dtype=dtype)
+    # Given depth (the demo's exact depth or --depth FILE): no depth network, so no depth file is needed.
+    depth_model = None if _depth_given(args) else args.depth_model
+    return RealCamPipeline.from_pretrained(args.model, depth_model, device=device, dtype=dtype)
+
+
+def _depth_given(args: argparse.Namespace) -> bool:
+    return bool(args.demo or args.depth)
+
+
+def _legacy_depth_model(args: argparse.Namespace) -> None:
+    """`--depth indoor|outdoor` once chose the depth model; keep such command lines working (with a warning)."""
+    import logging
+
+    if args.depth in ("indoor", "outdoor") and not Path(args.depth).exists():
+        logging.getLogger("realcam.generate").warning(
+            "--depth %s: read as --depth-model %s (--depth now takes a depth FILE)", args.depth, args.depth
+        )
+        args.depth_model, args.depth = args.depth, None
 
 
 def settings_from_args(args: argparse.Namespace):
@@ -133,12 +159,13 @@ def _trajectory(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     import logging
 
-    from tqdm import tqdm
-
     from realcam.io.sidecar import write_sidecar
     from realcam.io.video import write_video
 
     log = logging.getLogger("realcam.generate")
+    _legacy_depth_model(args)
+    if args.demo and args.depth:
+        raise ValueError("--demo has exact depth; --depth FILE is for an IMAGE")
     if args.mode == "interp" and not args.end_image:
         raise ValueError("--mode interp needs --end-image")
     if args.end_image and args.mode != "interp":
@@ -151,35 +178,33 @@ def run(args: argparse.Namespace) -> int:
     pipe = build_pipeline(args)
     load_s = time.perf_counter() - start
     image, K, depth = _inputs(args, pipe)
-    bar = tqdm(total=settings.steps * (args.segments if args.mode == "continue" else 1), desc="denoise", unit="step")
-    try:
-        if args.mode == "continue":
-            from realcam.pipeline.modes import generate_long
+    # The pipeline shows the progress bar (one over all clips in --mode continue).
+    if args.mode == "continue":
+        from realcam.pipeline.modes import generate_long
 
-            long = generate_long(
-                pipe, image, trajectory, settings, segments=args.segments, overlap=args.overlap, K=K, depth=depth
-            )
-            bar.update(bar.total - bar.n)
-            frames, preview, metadata = long.frames, long.segments[0].preview, long.metadata
-        else:
-            end_image = args.end_image if args.mode == "interp" else None
-            result = pipe(
-                image, trajectory, settings, end_image=end_image, K=K, depth=depth, on_step_end=lambda _: bar.update()
-            )
-            frames, preview, metadata = result.frames, result.preview, result.metadata
-    finally:
-        bar.close()
+        long = generate_long(
+            pipe, image, trajectory, settings, segments=args.segments, overlap=args.overlap, K=K, depth=depth
+        )
+        frames, preview, metadata = long.frames, long.segments[0].preview, long.metadata
+    else:
+        end_image = args.end_image if args.mode == "interp" else None
+        result = pipe(image, trajectory, settings, end_image=end_image, K=K, depth=depth)
+        frames, preview, metadata = result.frames, result.preview, result.metadata
     args.output.parent.mkdir(parents=True, exist_ok=True)
     write_video(args.output, frames, fps=args.fps, lossless=args.lossless)
     preview_path = args.output.with_name(args.output.stem + ".preview.mp4")
     write_video(preview_path, preview.rgb, fps=10)
+    mask_path = args.output.with_name(args.output.stem + ".preview_mask.mp4")
+    write_mask_video(mask_path, preview.mask, pipe.model.config.vae.downsample_factor, fps=10)
     record = {
         "command": "generate",
         "input": "demo" if args.demo else str(args.image),
+        "depth_file": args.depth,
         "end_image": args.end_image,
         "mode": args.mode,
         "checkpoint": str(args.checkpoint) if args.checkpoint else None,
         "preview": preview_path.name,
+        "preview_mask": mask_path.name,
         "video_fps": args.fps,
         "lossless": args.lossless,
         **metadata,
@@ -189,22 +214,59 @@ def run(args: argparse.Namespace) -> int:
     sidecar = write_sidecar(args.output, record)
     coverage = metadata.get("coverage_per_frame", [])
     log.info(
-        "wrote %s (%d frames), %s and %s; noise-shaping coverage per frame %s",
+        "wrote %s (%d frames), %s, %s and %s; noise-shaping coverage per frame %s",
         args.output,
         frames.shape[0],
         preview_path.name,
+        mask_path.name,
         sidecar.name,
         " ".join(f"{c:.2f}" for c in coverage),
     )
     return 0
 
 
+def write_mask_video(path: Path, mask, factor: int, fps: float) -> None:
+    """The noise-shaping mask as a lossless video, each latent cell shown as factor x factor white (constrained) or
+    black pixels, as `realcam preview` writes its mask. Shapes: mask (f h w) bool latent cells."""
+    import torch
+
+    from realcam.io.video import write_video
+
+    cells = mask.cpu().repeat_interleave(factor, dim=1).repeat_interleave(factor, dim=2)
+    frames = cells[..., None].expand(*cells.shape, 3).to(torch.uint8) * 255
+    write_video(path, frames, fps, lossless=True)
+
+
 def _inputs(args: argparse.Namespace, pipe):
-    """(image, K, depth) for the pipeline call: the demo room (exact depth and K) or the image file."""
+    """(image, K, depth) for the pipeline call: the demo room (exact depth and K), or the image file with the depth
+    of --depth FILE (same size as the image; resized and cropped like it) or None (estimated)."""
     if not args.demo:
-        return args.image, None, None
+        return args.image, None, _depth_for_model(args, pipe) if args.depth else None
     from realcam.scene.demo import demo_scene
 
     H, W = pipe.model.config.pixel_hw
     scene = demo_scene(H, W)
     return scene.image, scene.K, scene.depth
+
+
+def _depth_for_model(args: argparse.Namespace, pipe):
+    """--depth FILE (h w metres, the image's size) -> (H W) metres at model size, resized to cover and centre-cropped
+    exactly like the image (nearest neighbour: no depths mixed across edges)."""
+    import torch
+    import torch.nn.functional as F
+    from PIL import Image
+
+    from realcam.errors import InputError
+    from realcam.geometry.intrinsics import cover_size
+    from realcam.scene.depth_io import load_depth
+
+    depth = load_depth(args.depth)
+    with Image.open(args.image) as opened:
+        image_hw = (opened.height, opened.width)
+    if tuple(depth.shape) != image_hw:
+        raise InputError(f"{args.depth}: depth is {tuple(depth.shape)} but the image is {image_hw}; they must match")
+    H, W = pipe.model.config.pixel_hw
+    rh, rw = cover_size(*image_hw, H, W)
+    resized = F.interpolate(depth[None, None].float(), size=(rh, rw), mode="nearest-exact")[0, 0]
+    top, left = (rh - H) // 2, (rw - W) // 2
+    return resized[top : top + H, left : left + W].contiguous().to(torch.float32)

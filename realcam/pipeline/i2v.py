@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -168,33 +169,80 @@ class GenerationResult:
 
 
 class _Timer:
-    """Per-stage wall time (CUDA-synchronised) and peak memory."""
+    """Per-stage wall time (CUDA-synchronised) and per-stage peak memory (`memory_kind` says which memory)."""
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
         self.seconds: dict[str, float] = {}
         self.peak_bytes: dict[str, int] = {}
 
+    @property
+    def memory_kind(self) -> str:
+        if self.device.type == "cuda":
+            return "cuda max_memory_allocated within each stage (reset at the stage start)"
+        return (
+            f"process RSS, highest value sampled every {RSS_SAMPLE_S * 1000:g} ms within each stage (includes memory "
+            "still held from earlier stages; spikes shorter than the interval can be missed)"
+        )
+
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
+        sampler = None
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
-        start = time.perf_counter()
-        yield
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            self.peak_bytes[name] = int(torch.cuda.max_memory_allocated(self.device))
         else:
-            self.peak_bytes[name] = _process_peak_rss()
-        self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+            sampler = RssSampler().start()
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+                peak = int(torch.cuda.max_memory_allocated(self.device))
+            else:
+                peak = sampler.stop()
+            self.peak_bytes[name] = max(peak, self.peak_bytes.get(name, 0))
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
 
 
-def _process_peak_rss() -> int:
-    """Peak resident memory of this process so far, bytes (CPU runs; monotone over the process life)."""
-    import resource
+RSS_SAMPLE_S = 0.005
 
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+def current_rss() -> int:
+    """Resident memory of this process now, bytes (Linux /proc; elsewhere the peak so far, which only goes up)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+class RssSampler:
+    """Highest process RSS between `start()` and `stop()`, sampled by a daemon thread every `interval` seconds."""
+
+    def __init__(self, interval: float = RSS_SAMPLE_S) -> None:
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="realcam-rss")
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, current_rss())
+            self._stop.wait(self.interval)
+
+    def start(self) -> RssSampler:
+        self.peak = current_rss()
+        self._thread.start()
+        return self
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return max(self.peak, current_rss())
 
 
 class RealCamPipeline:
@@ -217,13 +265,39 @@ class RealCamPipeline:
         self.model = model.eval().to(device=self.device, dtype=dtype)
         self.tokenizer = tokenizer
         self.release_depth = release_depth
+        self._progress_bar_config: dict[str, Any] = {}
+        self._active_bar: Any = None
+
+    # ----- progress -----------------------------------------------------------------------------------------------
+    def set_progress_bar_config(self, **kwargs: Any) -> None:
+        """Options of the denoising progress bar, passed to `tqdm` (as in diffusers), e.g. `disable=True`,
+        `leave=False`, `file=...`, `desc=...`."""
+        self._progress_bar_config = dict(kwargs)
+
+    @contextmanager
+    def progress_bar(self, total: int, desc: str = "denoise") -> Iterator[Any]:
+        """A tqdm bar over `total` DDIM steps. Nested use (e.g. `generate_long` around its clips) reuses the outer bar,
+        so a chained generation shows one bar over all segments' steps."""
+        if self._active_bar is not None:
+            yield self._active_bar
+            return
+        from tqdm.auto import tqdm
+
+        options = {"desc": desc, "unit": "step", **self._progress_bar_config}
+        bar = tqdm(total=total, **options)
+        self._active_bar = bar
+        try:
+            yield bar
+        finally:
+            self._active_bar = None
+            bar.close()
 
     # ----- construction -----------------------------------------------------------------------------------------
     @classmethod
     def from_pretrained(
         cls,
         model: str = "256",
-        depth: str = "indoor",
+        depth: str | None = "indoor",
         *,
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
@@ -232,17 +306,23 @@ class RealCamPipeline:
     ) -> RealCamPipeline:
         """Build from the weights cache (`realcam weights download`) or explicit local `paths` keyed like the hub's
         files ("base-256", "realcam-256", "depth-indoor", "clip-vocab", "clip-merges"). Missing files raise the one
-        WeightsMissingError naming them and the download command."""
+        WeightsMissingError naming them and the download command.
+
+        `depth=None` builds the model without its depth network and needs no depth file: every call must then pass
+        `depth=` (e.g. the demo room's exact depth or a depth file)."""
         from realcam.checkpoints import hub
 
         given = {key: Path(value) for key, value in (paths or {}).items()}
         missing = [str(p) for p in given.values() if not p.is_file()]
         if missing:
             raise FileNotFoundError(f"weight files not found: {', '.join(missing)}")
-        needed = [f for f in hub.files_for(model, depth) if f.key not in given]
-        files = {**(hub.require(needed, model=model, depth=depth, cache=cache) if needed else {}), **given}
+        depth_key = None if depth is None else f"depth-{depth}"
+        wanted = [f for f in hub.files_for(model, depth or "indoor") if not f.key.startswith("depth-") or depth_key]
+        needed = [f for f in wanted if f.key not in given]
+        files = {**(hub.require(needed, model=model, depth=depth or "indoor", cache=cache) if needed else {}), **given}
         config = RealCamI2VConfig.preset(model, depth=depth)
-        network = load_realcam_weights(config, files, model=model, depth=depth)
+        # No depth file in `files` when depth is None: the depth-free config expects none.
+        network = load_realcam_weights(config, files, model=model, depth=depth or "indoor")
         tokenizer = CLIPTokenizer.from_files(files["clip-vocab"], files["clip-merges"])
         return cls(network, tokenizer, device=device, dtype=dtype)
 
@@ -359,7 +439,8 @@ class RealCamPipeline:
         continuation: Continuation | None = None,
         on_step_end: Callable[[DDIMStep], None] | None = None,
     ) -> Tensor:
-        """Guided DDIM from fresh noise with noise shaping (if enabled) -> latents (1 4 f h w) float32."""
+        """Guided DDIM from fresh noise with noise shaping (if enabled) -> latents (1 4 f h w) float32. Shows the
+        progress bar (`set_progress_bar_config`); `on_step_end` is called after every step."""
         config = self.model.config
         frames, (h, w) = config.frames, config.latent_hw
         if conditions.z_end is not None:
@@ -373,17 +454,24 @@ class RealCamPipeline:
             shaping = NoiseShaping(conditions.z_preview, preview.mask.to(self.device), t0=settings.shaping.t0)
         x_T = _draw((1, 4, frames, h, w), generator, self.device, torch.float32)
         sampler = settings.sampler()
-        return sample_latents(
-            self.model,
-            x_T,
-            c,
-            u if sampler.guidance.uses_uncond else None,
-            sampler,
-            generator=generator,
-            shaping=shaping,
-            continuation=continuation,
-            on_step_end=on_step_end,
-        )
+        with self.progress_bar(settings.steps) as bar:
+
+            def step_end(step: DDIMStep) -> None:
+                bar.update(1)
+                if on_step_end is not None:
+                    on_step_end(step)
+
+            return sample_latents(
+                self.model,
+                x_T,
+                c,
+                u if sampler.guidance.uses_uncond else None,
+                sampler,
+                generator=generator,
+                shaping=shaping,
+                continuation=continuation,
+                on_step_end=step_end,
+            )
 
     def decode(self, latents: Tensor, chunk: int | None = 4) -> Tensor:
         """VAE decode in chunks of frames; clamp to [-1, 1], map by (x+1)/2·255 with a truncating uint8 cast
@@ -501,6 +589,7 @@ class RealCamPipeline:
             "timings_s": {k: round(v, 4) for k, v in timer.seconds.items()},
             "step_times_s": [round(t, 4) for t in step_times],
             "peak_memory_bytes": timer.peak_bytes,
+            "peak_memory_kind": timer.memory_kind,
         }
 
 

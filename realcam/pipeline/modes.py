@@ -13,6 +13,7 @@ use a concat layout they never saw, and continuation relies on the sampler-side 
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,14 @@ from realcam.pipeline.sampling import Continuation
 from realcam.trajectory.keyframes import SampledTrajectory
 
 if TYPE_CHECKING:
-    from realcam.pipeline.i2v import GenerationResult, GenerationSettings, RealCamPipeline, TrajectoryLike
+    from realcam.pipeline.i2v import (
+        GenerationResult,
+        GenerationSettings,
+        PreparedImage,
+        RealCamPipeline,
+        TrajectoryLike,
+    )
+    from realcam.scene.pointcloud import PointCloud
 
 # A path "returns to its start" when the last camera is within these of the first.
 LOOP_TOLERANCE_M = 0.01
@@ -79,9 +87,10 @@ def generate_long(
     Clip s covers global frames [s·(f−k), s·(f−k)+f). Its condition image is the previous clip's frame at its start,
     its cameras are relative to that frame (metric, same scale), its preview renders the original cloud from the
     global cameras, and its first k latents are pasted from the previous clip (`Continuation`). Seeds: clip s uses
-    settings.seed + s.
+    settings.seed + s. Without `depth` the depth network runs once, on the start image. One progress bar covers the
+    steps of all clips (`pipe.set_progress_bar_config`).
     """
-    from realcam.pipeline.i2v import GenerationResult, PreparedImage, resolve_trajectory
+    from realcam.pipeline.i2v import resolve_trajectory
 
     if settings.mode != "i2v":
         raise ValueError(f"continuation chains image-to-video clips; mode must be 'i2v', got {settings.mode!r}")
@@ -95,9 +104,38 @@ def generate_long(
     path = resolve_trajectory(trajectory, total)
     prepared = pipe.prepare_image(image, K)
     world_c2w, world_K = pipe.cameras(path, prepared.K, settings.translation_scale)
-    first = pipe(image, _window(path, 0, f), settings, K=K, depth=depth)
+    with pipe.progress_bar(settings.steps * segments):
+        depth_start = time.perf_counter()
+        depth_map = pipe._depth(prepared, depth)  # estimated once, reused by the first clip and the shared cloud
+        depth_s = time.perf_counter() - depth_start
+        first = pipe(image, _window(path, 0, f), settings, K=K, depth=depth_map)
+        cloud = pipe.build_scene(prepared, depth_map, remove_outliers=settings.remove_outliers)
+        results = _chain(pipe, first, cloud, prepared, world_c2w, world_K, settings, segments=segments, overlap=overlap)
+    frames = torch.cat([results[0].frames, *[r.frames[overlap:] for r in results[1:]]], dim=0)
+    metadata = {"segments": segments, "overlap": overlap, "frames": int(frames.shape[0]), **first.metadata}
+    metadata["depth_source"] = "given" if depth is not None else "model"
+    metadata["timings_s"] = {**metadata["timings_s"], "depth": round(depth_s, 4)}
+    return LongResult(frames=frames, segments=results, metadata=metadata)
+
+
+def _chain(
+    pipe: RealCamPipeline,
+    first: GenerationResult,
+    cloud: PointCloud,
+    prepared: PreparedImage,
+    world_c2w: Tensor,
+    world_K: Tensor,
+    settings: GenerationSettings,
+    *,
+    segments: int,
+    overlap: int,
+) -> list[GenerationResult]:
+    """Clips 1..segments-1 of `generate_long` after `first`. Shapes: world_c2w (F 4 4), world_K (F 3 3)."""
+    from realcam.pipeline.i2v import GenerationResult, PreparedImage
+
+    f = pipe.model.config.frames
+    stride = f - overlap
     results = [first]
-    cloud = pipe.build_scene(prepared, pipe._depth(prepared, depth), remove_outliers=settings.remove_outliers)
     for s in range(1, segments):
         start = s * stride
         previous = results[-1]
@@ -120,9 +158,7 @@ def generate_long(
             "coverage_per_frame": [round(float(x), 4) for x in preview.coverage],
         }
         results.append(GenerationResult(frames, latents.cpu(), preview, relative, K_frames, metadata))
-    frames = torch.cat([results[0].frames, *[r.frames[overlap:] for r in results[1:]]], dim=0)
-    metadata = {"segments": segments, "overlap": overlap, "frames": int(frames.shape[0]), **first.metadata}
-    return LongResult(frames=frames, segments=results, metadata=metadata)
+    return results
 
 
 def _window(path: SampledTrajectory, start: int, length: int) -> SampledTrajectory:

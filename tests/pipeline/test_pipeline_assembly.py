@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from realcam.checkpoints.keys import is_camera_key
@@ -13,7 +14,7 @@ from realcam.cli.main import main
 from realcam.models.camera.epipolar import pairwise_relative_poses
 from realcam.pipeline import conditioning as cond
 from realcam.pipeline.i2v import load_realcam_weights
-from realcam.pipeline.tiny import tiny_config, tiny_model
+from realcam.pipeline.tiny import tiny_config, tiny_model, tiny_tokenizer
 
 
 def test_load_realcam_weights_from_the_three_released_file_kinds(tmp_path):
@@ -51,6 +52,12 @@ def test_realcam_bench_tiny_writes_report_and_video(tmp_path, capsys):
     report = json.loads((tmp_path / "bench-256-tiny-cpu.json").read_text())
     assert set(report["stages_s"]) == {"prepare", "depth", "scene", "preview", "encode", "camera", "denoise", "decode"}
     assert len(report["step_s"]) == 1 and report["peak_memory_bytes"]["decode"] > 0
+    assert "within each stage" in report["memory_kind"]
+    flops = report["flops"]
+    assert flops["unet_tflop_per_forward"] > 0 and flops["cfg_branches"] == 2
+    assert flops["unet_tflop_per_video"] == pytest.approx(2 * flops["unet_tflop_per_forward"], rel=1e-4)
+    assert flops["achieved_tflops"] > 0 and flops["fraction_of_peak"] is None  # CPU: no peak given
+    assert "TFLOP/video" in out
     assert (tmp_path / "bench-256-tiny-cpu.mp4").stat().st_size > 0
 
 
@@ -65,3 +72,81 @@ def test_zero_translation_perturbation_is_seeded_and_only_touches_zero_pairs():
     zero = (raw.abs() < 1e-6).all(dim=-2).squeeze(-1)
     assert torch.equal(a[~zero], raw[~zero])
     assert (a[zero].abs() < 1e-5).all() and (a[zero] != 0).all()
+
+
+def _released_layout_files(tmp_path, variant="256"):
+    """Tiny weights written in the released formats and names: base .ckpt, camera add-on .safetensors, DA-V2 .pth,
+    Hugging Face vocab.json / merges.txt. Returns (source state dict, {hub key: path})."""
+    from realcam.models.encoders.tokenizer import base_vocabulary
+
+    source = tiny_model(variant, seed=3).state_dict()
+    schedule = set(tiny_config(variant).schedule().reference_buffers())
+    depth = {k.removeprefix("depth_predictor."): v for k, v in source.items() if k.startswith("depth_predictor.")}
+    addon = {k: v for k, v in source.items() if is_camera_key(k)}
+    base = {
+        k: v
+        for k, v in source.items()
+        if not is_camera_key(k) and not k.startswith("depth_predictor") and k not in schedule
+    }
+    torch.save({"state_dict": base}, tmp_path / "model.ckpt")
+    save_safetensors(addon, tmp_path / f"{variant}_realcam-i2v_50k.safetensors")
+    torch.save(depth, tmp_path / "depth_anything_v2_metric_hypersim_vitl.pth")
+    vocab = base_vocabulary()
+    encoder = {token: i for i, token in enumerate(vocab)} | {"<|startoftext|>": 512, "<|endoftext|>": 513}
+    (tmp_path / "vocab.json").write_text(json.dumps(encoder), encoding="utf-8")
+    (tmp_path / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
+    files = {
+        f"base-{variant}": tmp_path / "model.ckpt",
+        f"realcam-{variant}": tmp_path / f"{variant}_realcam-i2v_50k.safetensors",
+        "depth-indoor": tmp_path / "depth_anything_v2_metric_hypersim_vitl.pth",
+        "clip-vocab": tmp_path / "vocab.json",
+        "clip-merges": tmp_path / "merges.txt",
+    }
+    return source, files
+
+
+@pytest.fixture
+def tiny_presets(monkeypatch):
+    """`RealCamI2VConfig.preset` returns the tiny configs, so `from_pretrained` builds tiny models."""
+    from realcam.models.realcam_i2v import RealCamI2VConfig
+
+    configs = {(v, d): tiny_config(v, depth=d) for v in ("256", "512") for d in (True, False)}
+    monkeypatch.setattr(
+        RealCamI2VConfig, "preset", classmethod(lambda cls, v, depth="indoor": configs[(v, depth is not None)])
+    )
+
+
+def test_from_pretrained_local_paths_route(tmp_path, tiny_presets, monkeypatch):
+    from realcam.pipeline.i2v import RealCamPipeline
+    from realcam.scene.demo import demo_scene
+
+    monkeypatch.setenv("REALCAM_CACHE", str(tmp_path / "empty-cache"))  # nothing may come from a cache
+    source, files = _released_layout_files(tmp_path)
+    pipe = RealCamPipeline.from_pretrained("256", "indoor", paths=files)
+    loaded = pipe.model.state_dict()
+    assert set(loaded) == set(source) and all(torch.equal(loaded[k], v) for k, v in source.items())
+    assert pipe.tokenizer.encode("a room") == tiny_tokenizer().encode("a room")
+    assert (pipe.tokenizer.sot_id, pipe.tokenizer.eot_id) == (512, 513)  # the vocab file's special tokens
+    image = demo_scene(64, 64).image
+    assert pipe.estimate_depth(pipe.prepare_image(image)).shape == (64, 64)
+
+
+def test_from_pretrained_without_depth_needs_no_depth_file(tmp_path, tiny_presets, monkeypatch):
+    from realcam.errors import WeightsMissingError
+    from realcam.pipeline.i2v import GenerationSettings, RealCamPipeline, ShapingSettings
+    from realcam.scene.demo import demo_scene
+
+    monkeypatch.setenv("REALCAM_CACHE", str(tmp_path / "empty-cache"))
+    _, files = _released_layout_files(tmp_path)
+    del files["depth-indoor"]
+    with pytest.raises(WeightsMissingError, match=r"realcam weights download .*--depth indoor"):
+        RealCamPipeline.from_pretrained("256", "indoor", paths=files)  # depth to estimate: the file is required
+    pipe = RealCamPipeline.from_pretrained("256", None, paths=files)  # depth always given: no depth file
+    assert pipe.model.config.depth is None
+    scene = demo_scene(64, 64)
+    settings = GenerationSettings(steps=1, shaping=ShapingSettings(enabled=False))
+    pipe.set_progress_bar_config(disable=True)
+    result = pipe(scene.image, "orbit-left", settings, K=scene.K, depth=scene.depth)
+    assert result.frames.shape == (16, 64, 64, 3) and result.metadata["depth_source"] == "given"
+    with pytest.raises(ValueError, match="no depth network"):
+        pipe(scene.image, "orbit-left", settings, K=scene.K)

@@ -61,6 +61,11 @@ def test_cli_generate_writes_video_preview_sidecar_deterministically(tiny_checkp
     assert np.array_equal(first, again)  # same seed and inputs: the same video
     assert video_info(tmp_path / "a.preview.mp4").num_frames == 16
     record = json.loads((tmp_path / "a.json").read_text())
+    mask = read_video(tmp_path / "a.preview_mask.mp4")  # the noise-shaping mask next to the preview, lossless
+    assert record["preview_mask"] == "a.preview_mask.mp4" and mask.shape == (16, 64, 64, 3)
+    cells = mask[:, ::8, ::8, 0] > 127  # one latent cell per 8x8 block
+    constrained = np.array(record["coverage_per_frame"])
+    np.testing.assert_allclose(cells.reshape(16, -1).mean(axis=1), constrained, atol=1e-3)
     assert record["settings"]["seed"] == 7 and record["settings"]["prompt"] == "room"
     assert record["settings"]["shaping"]["t0"] == 900 and record["mode"] == "i2v"
     assert record["trajectory"]["format"] == "realcam-trajectory" and record["trajectory"]["frames"]["num_frames"] == 16
@@ -82,13 +87,55 @@ def test_cli_generate_from_an_image_file_uses_the_depth_network(tiny_checkpoint,
     assert read_video(out).shape == (16, 64, 64, 3)
 
 
+def test_cli_generate_with_a_depth_file_skips_the_depth_network(tiny_checkpoint, tmp_path, monkeypatch):
+    from PIL import Image
+
+    scene = demo_scene(96, 80)  # not the model size: image and depth are resized and cropped alike
+    Image.fromarray(scene.image).save(tmp_path / "room.png")
+    np.save(tmp_path / "room_depth.npy", scene.depth.numpy())
+
+    def no_estimate(self, image):
+        raise AssertionError("the depth network ran although --depth was given")
+
+    monkeypatch.setattr(RealCamPipeline, "estimate_depth", no_estimate)
+    out = tmp_path / "d.mp4"
+    argv = ["generate", str(tmp_path / "room.png"), "--depth", str(tmp_path / "room_depth.npy")]
+    argv += ["--model", "tiny-256", "--checkpoint", str(tiny_checkpoint), "--preset", "orbit-left", "--steps", "1"]
+    assert main([*argv, "-o", str(out)]) == 0
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["depth_source"] == "given" and record["depth_file"].endswith("room_depth.npy")
+    assert record["coverage_per_frame"][0] > 0.9  # the given depth lifted the scene
+    np.save(tmp_path / "wrong.npy", np.ones((10, 10), np.float32))
+    argv[3] = str(tmp_path / "wrong.npy")
+    assert main([*argv, "-o", str(tmp_path / "e.mp4")]) == 1
+
+
+def test_cli_generate_loop_mode_closes_the_path(tiny_checkpoint, tmp_path):
+    out = tmp_path / "loop.mp4"
+    generate(tiny_checkpoint, out, "--preset", "orbit-left", "--mode", "loop", "--no-noise-shaping")
+    record = json.loads(out.with_suffix(".json").read_text())
+    c2w = torch.tensor(record["cameras"]["c2w"])
+    assert record["mode"] == "loop" and record["settings"]["mode"] == "loop"
+    torch.testing.assert_close(c2w[-1], torch.eye(4), atol=1e-5, rtol=0)
+    assert c2w[7, :3, 3].norm() > 0.1  # out along the orbit, then back
+
+
 def test_cli_generate_missing_weights_fails_fast_with_the_download_command(tmp_path, monkeypatch, capsys):
+    from PIL import Image
+
     monkeypatch.setenv("REALCAM_CACHE", str(tmp_path / "empty-cache"))
+    # The demo has exact depth: the depth model's file is not asked for.
     code = main(["generate", "--demo", "--preset", "orbit-left", "-o", str(tmp_path / "x.mp4")])
     err = capsys.readouterr().err
     assert code == 1
-    assert "realcam weights download --model 256 --depth indoor" in err
+    assert "realcam weights download --model 256 --only base camera tokenizer" in err
+    assert "depth_anything" not in err.lower()
     assert not (tmp_path / "x.mp4").exists()
+    # A photo without --depth: the depth is estimated, so its file is required too.
+    Image.fromarray(demo_scene(64, 64).image).save(tmp_path / "room.png")
+    code = main(["generate", str(tmp_path / "room.png"), "--preset", "orbit-left", "-o", str(tmp_path / "y.mp4")])
+    err = capsys.readouterr().err
+    assert code == 1 and "realcam weights download --model 256 --depth indoor" in err
 
 
 def test_cli_generate_rejects_inconsistent_mode_arguments(tiny_checkpoint, tmp_path, capsys):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 import torch
 
@@ -79,3 +81,74 @@ def test_generate_long_chains_clips_through_one_cloud(pipe):
     path = make_preset("truck-right").sample(28).c2w.float()
     expected = invert_se3(path[12:13]) @ path[12:28]
     torch.testing.assert_close(second.c2w, expected, atol=1e-5, rtol=0)
+
+
+def test_generate_long_estimates_depth_once_and_shows_one_progress_bar(pipe, monkeypatch):
+    scene = demo_scene(64, 64)
+    calls = []
+    estimate = pipe.estimate_depth
+
+    def counted(image):
+        calls.append(image)
+        return estimate(image)
+
+    monkeypatch.setattr(pipe, "estimate_depth", counted)
+    bar_text = io.StringIO()
+    pipe.set_progress_bar_config(file=bar_text, mininterval=0)
+    try:
+        settings = GenerationSettings(steps=1, seed=0, shaping=ShapingSettings(enabled=False))
+        long = generate_long(pipe, scene.image, "truck-right", settings, segments=2, overlap=12, K=scene.K)
+    finally:
+        pipe.set_progress_bar_config()
+    assert len(calls) == 1  # no depth given: estimated once, for the first clip and the shared cloud
+    assert long.metadata["depth_source"] == "model" and long.frames.shape == (20, 64, 64, 3)
+    text = bar_text.getvalue()
+    assert "2/2" in text and "/1 " not in text  # one bar over both clips' steps, not one bar per clip
+
+
+def test_progress_bar_counts_steps_and_can_be_disabled(pipe):
+    scene = demo_scene(64, 64)
+    settings = GenerationSettings(steps=2, seed=0, shaping=ShapingSettings(enabled=False))
+    bar_text = io.StringIO()
+    pipe.set_progress_bar_config(file=bar_text, mininterval=0, desc="gen")
+    try:
+        pipe(scene.image, "orbit-left", settings, K=scene.K, depth=scene.depth)
+        shown = bar_text.getvalue()
+        pipe.set_progress_bar_config(file=bar_text, disable=True)
+        bar_text.truncate(0)
+        bar_text.seek(0)
+        pipe(scene.image, "orbit-left", settings, K=scene.K, depth=scene.depth)
+    finally:
+        pipe.set_progress_bar_config()
+    assert "gen" in shown and "2/2" in shown
+    assert bar_text.getvalue() == ""
+
+
+def test_loop_mode_conditions_the_last_frame_on_the_start_image_along_a_closed_path(pipe, monkeypatch):
+    scene = demo_scene(64, 64)
+    seen = {}
+    encode = pipe.encode_conditions
+
+    def spy_encode(image, preview, settings, generator, end_image=None):
+        seen["image"], seen["end"] = image, end_image
+        return encode(image, preview, settings, generator, end_image)
+
+    interp = cond.concat_latent_interp
+
+    def spy_interp(z_cond, z_end, frames):
+        seen["concat"] = interp(z_cond, z_end, frames)
+        seen["z_end"] = z_end
+        return seen["concat"]
+
+    monkeypatch.setattr(pipe, "encode_conditions", spy_encode)
+    monkeypatch.setattr(cond, "concat_latent_interp", spy_interp)
+    settings = GenerationSettings(steps=1, seed=0, mode="loop", shaping=ShapingSettings(enabled=False))
+    result = pipe(scene.image, "orbit-left", settings, K=scene.K, depth=scene.depth)
+    assert seen["end"] is not None and torch.equal(seen["end"].pixels, seen["image"].pixels)  # end image = start
+    assert torch.equal(seen["concat"][:, :, -1], seen["z_end"])  # ... conditions the last frame
+    assert seen["concat"][:, :, 1:-1].abs().sum() == 0
+    torch.testing.assert_close(result.c2w[-1], torch.eye(4), atol=1e-5, rtol=0)  # the path returns to its start
+    assert not torch.allclose(result.c2w[7], torch.eye(4), atol=1e-3)  # ... after going somewhere
+    assert result.metadata["settings"]["mode"] == "loop" and result.frames.shape == (16, 64, 64, 3)
+    with pytest.raises(ValueError, match="only used in mode 'interp'"):
+        pipe(scene.image, "orbit-left", settings, end_image=scene.image, K=scene.K, depth=scene.depth)
