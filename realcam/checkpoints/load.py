@@ -2,13 +2,16 @@
 
 Formats (the released ones):
 - DynamiCrafter `model.ckpt`: a Lightning pickle whose `state_dict` entry holds every base key; the 256 base names
-  the frame-stride embedding `framestride_embed` (realcam: `fps_embedding`). Unpickled with `weights_only=True` only.
+  the frame-stride embedding `framestride_embed` (realcam: `fps_embedding`). Unpickled with `weights_only=True`; a
+  training checkpoint whose non-tensor extras that loader refuses is read by `load_pickle_tensors_only`, which keeps
+  tensors and plain containers and leaves every other object an inert placeholder (no named class is imported).
 - RealCam-I2V `*.safetensors`: the camera plugin ("add-on"), or a full state dict.
 - Depth-Anything-V2 metric `.pth`: a plain state dict with keys `pretrained.*` and `depth_head.*`.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 from collections.abc import Iterable, Mapping
@@ -20,6 +23,8 @@ from torch import Tensor, nn
 
 from realcam.checkpoints.keys import component_of
 from realcam.errors import CheckpointMismatchError, InputError
+
+logger = logging.getLogger(__name__)
 
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
 # Reference behaviour: the 256 DynamiCrafter base calls the fs embedding `framestride_embed`.
@@ -52,16 +57,128 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
 def _load_pickle(path: Path):
     try:
         try:
-            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            return _torch_load(path, weights_only=True, mmap=True)
         except RuntimeError as error:  # legacy (non-zip) pickles cannot be memory-mapped
             if "mmap" not in str(error) and "zip" not in str(error):
                 raise
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
-        raise InputError(
-            f"{path}: cannot be read as a weights-only PyTorch checkpoint ({type(error).__name__}: {error}). realcam "
-            "never unpickles arbitrary objects; re-save the state dict with torch.save(model.state_dict(), ...)."
-        ) from error
+            return _torch_load(path, weights_only=True, mmap=False)
+    except pickle.UnpicklingError as error:
+        # Training checkpoints may carry non-tensor extras (Lightning's hyper-parameter dict, callback states, an
+        # OmegaConf config) that torch's weights-only unpickler refuses. Read the tensors and containers anyway, with
+        # every other object replaced by an inert placeholder: no class named in the file is ever imported or run.
+        try:
+            obj, skipped = load_pickle_tensors_only(path)
+        except Exception as fallback_error:
+            raise _unreadable(path, error) from fallback_error
+        logger.warning(
+            "%s: holds non-tensor objects that weights-only loading refuses; read its tensors and left these as inert "
+            "placeholders (never imported): %s",
+            path,
+            ", ".join(sorted(skipped)),
+        )
+        return obj
+    except (RuntimeError, EOFError) as error:
+        raise _unreadable(path, error) from error
+
+
+def _torch_load(path: Path, *, weights_only: bool, mmap: bool):
+    return torch.load(path, map_location="cpu", weights_only=weights_only, mmap=mmap)
+
+
+def _unreadable(path: Path, error: BaseException) -> InputError:
+    return InputError(
+        f"{path}: cannot be read as a weights-only PyTorch checkpoint ({type(error).__name__}: {error}). realcam "
+        "never unpickles arbitrary objects; re-save the state dict with torch.save(model.state_dict(), ...)."
+    )
+
+
+class OpaqueObject:
+    """Stand-in for an object of a class that a checkpoint names but realcam does not trust (e.g. a Lightning
+    `AttributeDict` of hyper-parameters): it records what the pickle tried to build and never runs any of it."""
+
+    qualname = "?"
+
+    def __new__(cls, *args, **kwargs):  # pickle's NEWOBJ builds with __new__ alone, without __init__
+        instance = super().__new__(cls)
+        instance.args, instance.kwargs, instance.items, instance.state = args, kwargs, {}, None
+        return instance
+
+    def __init__(self, *args, **kwargs) -> None:
+        pass
+
+    def __setitem__(self, key, value) -> None:
+        self.items[key] = value
+
+    def append(self, value) -> None:
+        self.items[len(self.items)] = value
+
+    def extend(self, values) -> None:
+        for value in values:
+            self.append(value)
+
+    def __setstate__(self, state) -> None:
+        self.state = state
+
+    def __repr__(self) -> str:
+        return f"<opaque {self.qualname}>"
+
+
+def _safe_globals() -> dict[str, object]:
+    """The only globals a tensors-only load may resolve: tensor/parameter rebuilders, dtypes, plain containers."""
+    import _codecs
+    import collections
+
+    from torch import _utils
+
+    allowed: dict[str, object] = {
+        "collections.OrderedDict": collections.OrderedDict,
+        "collections.Counter": collections.Counter,
+        "torch.Size": torch.Size,
+        "torch.Tensor": torch.Tensor,
+        "torch.device": torch.device,
+        "torch.nn.parameter.Parameter": torch.nn.Parameter,
+        "_codecs.encode": _codecs.encode,
+        "builtins.set": set,
+        "builtins.frozenset": frozenset,
+        "builtins.bytearray": bytearray,
+        "builtins.complex": complex,
+        "torch.serialization._get_layout": torch.serialization._get_layout,
+    }
+    for name in ("_rebuild_tensor", "_rebuild_tensor_v2", "_rebuild_parameter", "_rebuild_parameter_with_state"):
+        allowed[f"torch._utils.{name}"] = getattr(_utils, name)
+    for name in dir(torch):
+        if isinstance(getattr(torch, name, None), torch.dtype):
+            allowed[f"torch.{name}"] = getattr(torch, name)
+    return allowed
+
+
+def load_pickle_tensors_only(path: str | os.PathLike) -> tuple[object, set[str]]:
+    """Unpickle a PyTorch checkpoint keeping tensors, dtypes and plain containers; every other global becomes an
+    `OpaqueObject` subclass named after it (never imported). Returns (object, names of the globals replaced)."""
+    import types
+
+    allowed = _safe_globals()
+    skipped: set[str] = set()
+
+    class _Unpickler(pickle.Unpickler):
+        def find_class(self, module: str, name: str):
+            qualname = f"{module}.{name}"
+            if qualname in allowed:
+                return allowed[qualname]
+            skipped.add(qualname)
+            return type("Opaque", (OpaqueObject,), {"qualname": qualname})
+
+    restricted = types.ModuleType("realcam_tensors_only_pickle")
+    restricted.Unpickler = _Unpickler
+    restricted.Pickler = pickle.Pickler
+    restricted.load = lambda file, **kwargs: _Unpickler(file, **kwargs).load()
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=False, pickle_module=restricted, mmap=True)
+    except RuntimeError as error:
+        if "mmap" not in str(error) and "zip" not in str(error):
+            raise
+        obj = torch.load(path, map_location="cpu", weights_only=False, pickle_module=restricted)
+    return obj, skipped
 
 
 def _unwrap(obj, path: Path) -> dict[str, Tensor]:
