@@ -318,6 +318,8 @@ class RealCamPipeline:
             raise FileNotFoundError(f"weight files not found: {', '.join(missing)}")
         depth_key = None if depth is None else f"depth-{depth}"
         wanted = [f for f in hub.files_for(model, depth or "indoor") if not f.key.startswith("depth-") or depth_key]
+        if f"realcam-{model}" in given and _is_full_realcam_file(given[f"realcam-{model}"]):
+            wanted = [f for f in wanted if f.key != f"base-{model}"]  # a full RealCam file needs no base
         needed = [f for f in wanted if f.key not in given]
         files = {**(hub.require(needed, model=model, depth=depth or "indoor", cache=cache) if needed else {}), **given}
         config = RealCamI2VConfig.preset(model, depth=depth)
@@ -660,12 +662,9 @@ def resolve_trajectory(trajectory: TrajectoryLike, frames: int) -> SampledTrajec
 from realcam.checkpoints.realcam_files import load_realcam_weights  # noqa: E402
 
 
-def _restore_constant_buffers(network: RealCamI2V) -> None:
-    """Non-persistent buffers are not in any file; after a `meta` build, set them from their constants."""
-    from realcam.models.encoders.clip_image import CLIP_MEAN, CLIP_STD
+def _is_full_realcam_file(path: Path) -> bool:
+    """Whether a RealCam-I2V file holds the whole model (no base needed), from its key names only."""
+    from realcam.checkpoints.assemble import realcam_file_kind
+    from realcam.checkpoints.coverage import read_key_shapes
 
-    network.embedder.mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
-    network.embedder.std = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
-    left = [name for name, tensor in [*network.named_parameters(), *network.named_buffers()] if tensor.is_meta]
-    if left:
-        raise RuntimeError(f"tensors left unloaded after assembling the model: {left[:8]}")
+    return realcam_file_kind(read_key_shapes(path)) == "full"

@@ -150,3 +150,21 @@ def test_from_pretrained_without_depth_needs_no_depth_file(tmp_path, tiny_preset
     assert result.frames.shape == (16, 64, 64, 3) and result.metadata["depth_source"] == "given"
     with pytest.raises(ValueError, match="no depth network"):
         pipe(scene.image, "orbit-left", settings, K=scene.K)
+
+
+def test_from_pretrained_with_a_full_realcam_file_needs_no_base(tmp_path, tiny_presets, monkeypatch):
+    """A RealCam-I2V file holding the whole model (base UNet, VAE, CLIP and plugin) loads without a DynamiCrafter
+    base: the cache is not asked for one, and the weights are the full file's."""
+    monkeypatch.setenv("REALCAM_CACHE", str(tmp_path / "empty-cache"))  # a base lookup in the cache would fail
+    source, files = _released_layout_files(tmp_path)
+    schedule = set(tiny_config("256").schedule().reference_buffers())
+    full = {k: v for k, v in source.items() if not k.startswith("depth_predictor") and k not in schedule}
+    save_safetensors(full, tmp_path / "full.safetensors")
+    files = {**files, "realcam-256": tmp_path / "full.safetensors"}
+    del files["base-256"]
+
+    from realcam.pipeline.i2v import RealCamPipeline
+
+    pipe = RealCamPipeline.from_pretrained("256", "indoor", paths=files)
+    loaded = pipe.model.state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in source.items())
