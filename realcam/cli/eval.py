@@ -1,4 +1,5 @@
-"""`realcam eval camera DIR` (RotErr / TransErr / CamMC with pycolmap) and `realcam eval fvd REAL FAKE` (FVD)."""
+"""`realcam eval generate DATA --out RUN_DIR` (the evaluation set of a model), `realcam eval camera DIR` (RotErr /
+TransErr / CamMC with pycolmap) and `realcam eval fvd REAL FAKE` (FVD)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ logger = logging.getLogger(__name__)
 CAMERA_DESCRIPTION = """\
 Estimate the camera of every video with pycolmap (global SfM, one fixed SIMPLE_PINHOLE camera from the ground-truth K,
 seeded trials: seed = trial index) and compare it with the ground-truth camera. DIR is either the reference layout
-(samples/*.mp4, camera_data/*.txt, optional gt_video/*.mp4) or `realcam generate` outputs (NAME.mp4 + NAME.json,
-whose recorded "cameras" -- the metric camera the video was conditioned on -- are the ground truth).
+(samples/*.mp4, camera_data/*.txt, optional gt_video/*.mp4; metric when DIR is a `realcam eval generate` run) or
+`realcam generate` outputs (NAME.mp4 + NAME.json, whose recorded "cameras" -- the metric camera the video was
+conditioned on -- are the ground truth).
 
 Metrics (both trajectories made relative to frame 0; per-clip sums over the frames, each also as NAME_mean per frame):
   rot_err           sum of geodesic angles between GT and estimated rotations, radians
@@ -32,11 +34,133 @@ Full definitions, the outlier filter, the no-camera sanity check and FVD: docs/e
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("eval", help="evaluate generated videos: camera accuracy (SfM) and FVD")
+    parser = subparsers.add_parser(
+        "eval", help="evaluate a model: generate the test set, camera accuracy (SfM) and FVD"
+    )
     commands = parser.add_subparsers(dest="eval_command", metavar="WHAT")
+    _register_generate(commands)
     _register_camera(commands)
     _register_fvd(commands)
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
+
+
+GENERATE_DESCRIPTION = """\
+Generate the evaluation set of a model from test clips: DATA is a `realcam data manifest` JSONL (with metric scales)
+or the reference's test metadata .pth (videos under --data-root). Per clip, in source order, the first --max-samples:
+16 frames at stride 8 (the largest stride that fits a shorter clip), a start index fixed per clip (drawn from a
+generator seeded by SHA-256 of --seed and the clip id), condition frame 0, resize-to-cover + centre crop to the model
+size (intrinsics updated exactly), cameras relative to frame 0 with translations x the condition frame's metric scale,
+the caption as prompt, noise shaping from t >= 900 with the depth network's metric depth (--no-noise-shaping: off).
+Writes RUN_DIR/samples/<clip_id>.mp4 (+ .json sidecar), gt_video/<clip_id>.mp4, camera_data/<clip_id>.txt (metric)
+and generate.json (counts, skipped clips and why). A rerun skips finished samples. Then:
+  realcam eval camera RUN_DIR        (the camera_data are recognised as metric)
+  realcam eval fvd RUN_DIR/gt_video RUN_DIR/samples --detector i3d_pretrained_400.pt
+Weights come from the cache (`realcam weights download`) unless given. Details: docs/evaluation.md.
+"""
+
+
+def _register_generate(commands: argparse._SubParsersAction) -> None:
+    generate = commands.add_parser(
+        "generate",
+        help="generate the evaluation set (samples/, gt_video/, camera_data/) of a model from test clips",
+        description=GENERATE_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    generate.add_argument("data", type=Path, help="test clips: a realcam manifest (.jsonl) or test metadata (.pth)")
+    generate.add_argument("-o", "--out", type=Path, required=True, help="run folder (RUN_DIR)")
+    generate.add_argument(
+        "--data-root", type=Path, default=None, help="RealEstate10K root of a .pth's video paths (default: its folder)"
+    )
+    generate.add_argument("--model", choices=("256", "512"), default="256", help="model variant (default 256)")
+    generate.add_argument("--base", type=Path, default=None, help="DynamiCrafter base .ckpt (default: the cache)")
+    generate.add_argument(
+        "--camera-plugin",
+        type=Path,
+        default=None,
+        help="RealCam-I2V add-on .safetensors, e.g. the camera_plugin.safetensors `realcam train` writes, or a full "
+        "RealCam-I2V file (default: the released add-on in the cache)",
+    )
+    generate.add_argument(
+        "--depth-weights", type=Path, default=None, help="Depth-Anything-V2 metric indoor .pth (default: the cache)"
+    )
+    generate.add_argument(
+        "--tokenizer", type=Path, default=None, help="folder with the CLIP vocab.json and merges.txt (default: cache)"
+    )
+    generate.add_argument("--max-samples", type=int, default=1000, help="the first N clips of DATA (default 1000)")
+    generate.add_argument("--seed", type=int, default=0, help="base seed of the start indices and samples (default 0)")
+    generate.add_argument("--steps", type=int, default=25, help="DDIM steps (default 25)")
+    generate.add_argument("--shard", default=None, help="generate only shard i of n (0-based), e.g. 0/8")
+    generate.add_argument(
+        "--no-noise-shaping", action="store_true", help="no noise shaping (the MSA-only row): no depth model needed"
+    )
+    generate.add_argument("--shaping-t0", type=int, default=900, help="shape noise at steps with t >= this (900)")
+    generate.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    generate.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), default=None, help="default fp16 on GPU")
+    generate.set_defaults(func=run_generate)
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from realcam.cli.generate import _device_dtype
+    from realcam.errors import InputError
+    from realcam.eval.generate_set import GenerateSetConfig, generate_set, read_clips, report_path
+    from realcam.eval.layout import parse_shard
+    from realcam.pipeline.i2v import GenerationSettings, RealCamPipeline, ShapingSettings
+
+    if args.max_samples < 1:
+        raise InputError(f"--max-samples: expected a positive number, got {args.max_samples}")
+    if args.steps < 1:
+        raise InputError(f"--steps: expected a positive number, got {args.steps}")
+    shard = parse_shard(args.shard) if args.shard else None
+    clips = read_clips(args.data, args.data_root)
+    shaping = ShapingSettings(enabled=not args.no_noise_shaping, t0=args.shaping_t0)
+    config = GenerateSetConfig(
+        settings=GenerationSettings(steps=args.steps, seed=args.seed, shaping=shaping),
+        max_samples=args.max_samples,
+        shard=shard,
+    )
+    device, dtype = _device_dtype(args)
+    depth = "indoor" if shaping.enabled else None
+    pipe = RealCamPipeline.from_pretrained(args.model, depth, device=device, dtype=dtype, paths=_weight_paths(args))
+    pipe.set_progress_bar_config(leave=False)
+    source = {
+        "source": str(args.data),
+        "data_root": None if args.data_root is None else str(args.data_root),
+        "weights": {k: str(v) for k, v in _weight_paths(args).items()},
+    }
+    total = min(len(clips), args.max_samples)
+    total = total if shard is None else len(range(shard[0], total, shard[1]))
+    with tqdm(total=total, desc="eval generate", unit="sample") as bar:
+
+        def done(clip_id: str, status: str) -> None:
+            bar.update()
+            bar.set_postfix_str(f"last {status}")
+
+        report = generate_set(pipe, clips, args.out, config, source=source, on_sample_done=done)
+    print(
+        f"{report['clips_selected']} clips: {report['generated']} generated, {report['resumed']} already done, "
+        f"{report['skipped']} skipped; report {report_path(args.out, shard)}"
+    )
+    for clip_id, reason in report["skipped_clips"].items():
+        print(f"  skipped {clip_id}: {reason}")
+    return 0
+
+
+def _weight_paths(args: argparse.Namespace) -> dict[str, Path]:
+    """--base / --camera-plugin / --depth-weights / --tokenizer as `RealCamPipeline.from_pretrained(paths=...)` keys;
+    what is not given comes from the cache."""
+    paths = {}
+    if args.base is not None:
+        paths[f"base-{args.model}"] = args.base
+    if args.camera_plugin is not None:
+        paths[f"realcam-{args.model}"] = args.camera_plugin
+    if args.depth_weights is not None and not args.no_noise_shaping:
+        paths["depth-indoor"] = args.depth_weights
+    if args.tokenizer is not None:
+        paths["clip-vocab"] = args.tokenizer / "vocab.json"
+        paths["clip-merges"] = args.tokenizer / "merges.txt"
+    return paths
 
 
 def _register_camera(commands: argparse._SubParsersAction) -> None:
@@ -99,6 +223,7 @@ def _register_fvd(commands: argparse._SubParsersAction) -> None:
 def run_camera(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from realcam.eval.generate_set import is_metric_run
     from realcam.eval.harness import (
         DepthAnythingFactory,
         HarnessConfig,
@@ -110,6 +235,9 @@ def run_camera(args: argparse.Namespace) -> int:
     from realcam.eval.layout import discover_samples, parse_shard, select_shard
 
     shard = parse_shard(args.shard) if args.shard else None
+    if not args.gt_metric and is_metric_run(args.dir):
+        logger.info("%s: an `eval generate` run, whose camera_data are metric: --gt-metric implied", args.dir)
+        args.gt_metric = True
     config = HarnessConfig(trials=args.trials, workers=args.workers, outlier_sigma=args.outlier_sigma)
     samples = discover_samples(args.dir, gt_metric=args.gt_metric)
     if shard is not None:
