@@ -20,16 +20,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).parents[1] / "data"))  # `import data_re10k_folder`
 
 from data_re10k_folder import make_folder  # noqa: E402
+from released_files import use_tiny_presets, write_released_files, write_tokenizer_files  # noqa: E402
 
-from realcam.checkpoints.keys import is_camera_key  # noqa: E402
-from realcam.checkpoints.load import save_safetensors  # noqa: E402
 from realcam.cli.main import main  # noqa: E402
 from realcam.eval.generate_set import is_metric_run, select_window, window_generator  # noqa: E402
 from realcam.eval.layout import discover_samples, read_camera_data  # noqa: E402
 from realcam.geometry.intrinsics import cover_size  # noqa: E402
 from realcam.io.video import read_video, video_info  # noqa: E402
 from realcam.pipeline.i2v import RealCamPipeline  # noqa: E402
-from realcam.pipeline.tiny import tiny_config, tiny_model  # noqa: E402
 
 SRC_H, SRC_W = 48, 80  # the synthetic clips
 H = W = 64  # the tiny-256 model size
@@ -57,36 +55,15 @@ def manifest(tmp_path_factory):
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
     """Tiny weights in the released formats: base .ckpt, camera add-on, DA-V2 .pth, tokenizer folder."""
-    from realcam.models.encoders.tokenizer import base_vocabulary
-
     folder = tmp_path_factory.mktemp("weights")
-    source = tiny_model("256", seed=3).state_dict()
-    schedule = set(tiny_config("256").schedule().reference_buffers())
-    depth = {k.removeprefix("depth_predictor."): v for k, v in source.items() if k.startswith("depth_predictor.")}
-    addon = {k: v for k, v in source.items() if is_camera_key(k)}
-    base = {
-        k: v
-        for k, v in source.items()
-        if not is_camera_key(k) and not k.startswith("depth_predictor") and k not in schedule
-    }
-    torch.save({"state_dict": base}, folder / "model.ckpt")
-    save_safetensors(addon, folder / "camera_plugin.safetensors")
-    torch.save(depth, folder / "depth.pth")
-    tokenizer = folder / "tokenizer"
-    tokenizer.mkdir()
-    encoder = {token: i for i, token in enumerate(base_vocabulary())} | {"<|startoftext|>": 512, "<|endoftext|>": 513}
-    (tokenizer / "vocab.json").write_text(json.dumps(encoder), encoding="utf-8")
-    (tokenizer / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
+    names = {"base": "model.ckpt", "addon": "camera_plugin.safetensors", "depth": "depth.pth"}
+    write_released_files(folder, "256", seed=3, names=names)
+    write_tokenizer_files(folder / "tokenizer")
     return folder
 
 
 def _tiny_presets(monkeypatch):
-    from realcam.models.realcam_i2v import RealCamI2VConfig
-
-    configs = {(v, d): tiny_config(v, depth=d) for v in ("256", "512") for d in (True, False)}
-    monkeypatch.setattr(
-        RealCamI2VConfig, "preset", classmethod(lambda cls, v, depth="indoor": configs[(v, depth is not None)])
-    )
+    use_tiny_presets(monkeypatch)
 
 
 def _fast_networks(monkeypatch):

@@ -7,34 +7,19 @@ import json
 
 import pytest
 import torch
+from released_files import use_tiny_presets, write_released_files
 
-from realcam.checkpoints.keys import is_camera_key
 from realcam.checkpoints.load import save_safetensors
 from realcam.cli.main import main
 from realcam.models.camera.epipolar import pairwise_relative_poses
 from realcam.pipeline import conditioning as cond
 from realcam.pipeline.i2v import load_realcam_weights
-from realcam.pipeline.tiny import tiny_config, tiny_model, tiny_tokenizer
+from realcam.pipeline.tiny import tiny_config, tiny_tokenizer
 
 
 def test_load_realcam_weights_from_the_three_released_file_kinds(tmp_path):
-    source = tiny_model("512", seed=2).state_dict()
-    schedule = set(tiny_config("512").schedule().reference_buffers())
-    depth = {k.removeprefix("depth_predictor."): v for k, v in source.items() if k.startswith("depth_predictor.")}
-    addon = {k: v for k, v in source.items() if is_camera_key(k)}
-    base = {
-        k: v
-        for k, v in source.items()
-        if not is_camera_key(k) and not k.startswith("depth_predictor") and k not in schedule
-    }
-    torch.save({"state_dict": base}, tmp_path / "model.ckpt")
-    save_safetensors(addon, tmp_path / "addon.safetensors")
-    torch.save(depth, tmp_path / "depth.pth")
-    files = {
-        "base-512": tmp_path / "model.ckpt",
-        "realcam-512": tmp_path / "addon.safetensors",
-        "depth-indoor": tmp_path / "depth.pth",
-    }
+    source, files = write_released_files(tmp_path, "512", seed=2)
+    files = {k: v for k, v in files.items() if not k.startswith("clip-")}
     model = load_realcam_weights(tiny_config("512"), files, model="512", depth="indoor")
     loaded = model.state_dict()
     assert set(loaded) == set(source)
@@ -74,46 +59,10 @@ def test_zero_translation_perturbation_is_seeded_and_only_touches_zero_pairs():
     assert (a[zero].abs() < 1e-5).all() and (a[zero] != 0).all()
 
 
-def _released_layout_files(tmp_path, variant="256"):
-    """Tiny weights written in the released formats and names: base .ckpt, camera add-on .safetensors, DA-V2 .pth,
-    Hugging Face vocab.json / merges.txt. Returns (source state dict, {hub key: path})."""
-    from realcam.models.encoders.tokenizer import base_vocabulary
-
-    source = tiny_model(variant, seed=3).state_dict()
-    schedule = set(tiny_config(variant).schedule().reference_buffers())
-    depth = {k.removeprefix("depth_predictor."): v for k, v in source.items() if k.startswith("depth_predictor.")}
-    addon = {k: v for k, v in source.items() if is_camera_key(k)}
-    base = {
-        k: v
-        for k, v in source.items()
-        if not is_camera_key(k) and not k.startswith("depth_predictor") and k not in schedule
-    }
-    torch.save({"state_dict": base}, tmp_path / "model.ckpt")
-    save_safetensors(addon, tmp_path / f"{variant}_realcam-i2v_50k.safetensors")
-    torch.save(depth, tmp_path / "depth_anything_v2_metric_hypersim_vitl.pth")
-    vocab = base_vocabulary()
-    encoder = {token: i for i, token in enumerate(vocab)} | {"<|startoftext|>": 512, "<|endoftext|>": 513}
-    (tmp_path / "vocab.json").write_text(json.dumps(encoder), encoding="utf-8")
-    (tmp_path / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
-    files = {
-        f"base-{variant}": tmp_path / "model.ckpt",
-        f"realcam-{variant}": tmp_path / f"{variant}_realcam-i2v_50k.safetensors",
-        "depth-indoor": tmp_path / "depth_anything_v2_metric_hypersim_vitl.pth",
-        "clip-vocab": tmp_path / "vocab.json",
-        "clip-merges": tmp_path / "merges.txt",
-    }
-    return source, files
-
-
 @pytest.fixture
 def tiny_presets(monkeypatch):
     """`RealCamI2VConfig.preset` returns the tiny configs, so `from_pretrained` builds tiny models."""
-    from realcam.models.realcam_i2v import RealCamI2VConfig
-
-    configs = {(v, d): tiny_config(v, depth=d) for v in ("256", "512") for d in (True, False)}
-    monkeypatch.setattr(
-        RealCamI2VConfig, "preset", classmethod(lambda cls, v, depth="indoor": configs[(v, depth is not None)])
-    )
+    use_tiny_presets(monkeypatch)
 
 
 def test_from_pretrained_local_paths_route(tmp_path, tiny_presets, monkeypatch):
@@ -121,7 +70,7 @@ def test_from_pretrained_local_paths_route(tmp_path, tiny_presets, monkeypatch):
     from realcam.scene.demo import demo_scene
 
     monkeypatch.setenv("REALCAM_CACHE", str(tmp_path / "empty-cache"))  # nothing may come from a cache
-    source, files = _released_layout_files(tmp_path)
+    source, files = write_released_files(tmp_path)
     pipe = RealCamPipeline.from_pretrained("256", "indoor", paths=files)
     loaded = pipe.model.state_dict()
     assert set(loaded) == set(source) and all(torch.equal(loaded[k], v) for k, v in source.items())
@@ -137,7 +86,7 @@ def test_from_pretrained_without_depth_needs_no_depth_file(tmp_path, tiny_preset
     from realcam.scene.demo import demo_scene
 
     monkeypatch.setenv("REALCAM_CACHE", str(tmp_path / "empty-cache"))
-    _, files = _released_layout_files(tmp_path)
+    _, files = write_released_files(tmp_path)
     del files["depth-indoor"]
     with pytest.raises(WeightsMissingError, match=r"realcam weights download .*--depth indoor"):
         RealCamPipeline.from_pretrained("256", "indoor", paths=files)  # depth to estimate: the file is required
@@ -156,7 +105,7 @@ def test_from_pretrained_with_a_full_realcam_file_needs_no_base(tmp_path, tiny_p
     """A RealCam-I2V file holding the whole model (base UNet, VAE, CLIP and plugin) loads without a DynamiCrafter
     base: the cache is not asked for one, and the weights are the full file's."""
     monkeypatch.setenv("REALCAM_CACHE", str(tmp_path / "empty-cache"))  # a base lookup in the cache would fail
-    source, files = _released_layout_files(tmp_path)
+    source, files = write_released_files(tmp_path)
     schedule = set(tiny_config("256").schedule().reference_buffers())
     full = {k: v for k, v in source.items() if not k.startswith("depth_predictor") and k not in schedule}
     save_safetensors(full, tmp_path / "full.safetensors")
