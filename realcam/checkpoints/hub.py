@@ -193,6 +193,13 @@ def download_command(model: str = "256", depth: str = "indoor", only: Sequence[s
     return " ".join([*words, "--only", *parts])
 
 
+def _whole_set_hint(missing: list[WeightFile], model: str, depth: str) -> str:
+    """When only some parts are missing, say how to fetch everything at once (e.g. the depth model for photos)."""
+    if {component_of(f) for f in missing} == set(COMPONENTS):
+        return ""
+    return f"; `{download_command(model, depth)}` fetches the whole set"
+
+
 def require(files: list[WeightFile], *, model: str = "256", depth: str = "indoor", cache: Path | None = None) -> dict:
     """`{file.key: path}` for every file, or one WeightsMissingError naming all missing files and the command to run."""
     found, missing = {}, []
@@ -207,6 +214,6 @@ def require(files: list[WeightFile], *, model: str = "256", depth: str = "indoor
         raise WeightsMissingError(
             f"model weights are missing from {cache or cache_dir()}:\n{names}\n"
             f"run `{download_command(model, depth, [component_of(f) for f in missing])}` to fetch them (or pass local "
-            "files explicitly)"
+            f"files explicitly){_whole_set_hint(missing, model, depth)}"
         )
     return found
