@@ -214,6 +214,8 @@ class EditorApp:
                 "angle": gui.add_number("Angle (°)", initial_value=30.0, step=1.0),
                 "radius": gui.add_number("Radius (m)", initial_value=2.0, min=0.01, step=0.05),
                 "zoom": gui.add_number("Zoom (×)", initial_value=1.5, min=0.1, step=0.05),
+                # 0 = zoom by the factor above; otherwise the last keyframe's vertical FOV in degrees.
+                "fov_end_deg": gui.add_number("End FOV (°, 0 = use ×)", initial_value=0.0, min=0.0, max=179.0),
             }
             apply_preset = gui.add_button("Apply preset")
         with gui.add_folder("Path"):
@@ -425,7 +427,12 @@ class EditorApp:
         from realcam.trajectory.presets import PRESETS
 
         spec = PRESETS[self.preset_select.value]
-        return {k: float(w.value) for k, w in self.preset_inputs.items() if k in spec.parameters}
+        values = {k: float(w.value) for k, w in self.preset_inputs.items() if k in spec.parameters}
+        if values.get("fov_end_deg"):  # a target FOV replaces the focal-length factor
+            values.pop("zoom", None)
+        else:
+            values.pop("fov_end_deg", None)
+        return values
 
     def _show_preset_parameters(self) -> None:
         """Show only the inputs the chosen preset takes, set to its defaults."""
@@ -437,6 +444,8 @@ class EditorApp:
             widget.visible = name in spec.parameters
             if name in spec.parameters and spec.parameters[name].default is not None:
                 widget.value = float(spec.parameters[name].default)
+            elif name == "fov_end_deg":
+                widget.value = 0.0  # zoom by the factor unless a target FOV is typed
 
     def export(self, path: str | Path, fmt: str | None = None) -> Path:
         written = self.state.save(Path(path), fmt)

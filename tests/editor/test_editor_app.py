@@ -124,3 +124,18 @@ def test_playback_steps_through_frames(app):
     app.play_input.value = False
     assert int(app.frame_input.value) != start
     assert app.preview_image.image.shape[:2] == app.preview.rgb.shape[1:3]
+
+
+def test_zoom_preset_by_factor_or_by_target_fov(app):
+    app.preset_select.value = "zoom-in"
+    app._show_preset_parameters()
+    assert app.preset_inputs["fov_end_deg"].visible and app.preset_inputs["fov_end_deg"].value == 0.0
+    assert "fov_end_deg" not in app._preset_values() and "zoom" in app._preset_values()  # 0 = by the factor
+    app.preset_inputs["fov_end_deg"].value = 30.0
+    values = app._preset_values()
+    assert values["fov_end_deg"] == 30.0 and "zoom" not in values
+    app.apply_preset("zoom-in", **values)
+    assert app.state.keyframes[-1].fov_deg == pytest.approx(30.0)
+    app.preset_select.value = "dolly-forward"
+    app._show_preset_parameters()
+    assert not app.preset_inputs["fov_end_deg"].visible
