@@ -72,17 +72,13 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def run_edit(args: argparse.Namespace) -> int:
-    import numpy as np
     import torch
-    from PIL import Image
 
     from realcam.editor.feedback import scene_from_image
     from realcam.errors import InputError
+    from realcam.io.images import read_image
 
-    if not args.image.is_file():
-        raise InputError(f"{args.image}: no such image file")
-    with Image.open(args.image) as handle:
-        image = np.asarray(handle.convert("RGB"))
+    image = read_image(args.image)
     height, width = image.shape[:2]
     if args.depth is not None:
         from realcam.scene.depth_io import load_depth

@@ -254,15 +254,14 @@ def _depth_for_model(args: argparse.Namespace, pipe):
     exactly like the image (nearest neighbour: no depths mixed across edges)."""
     import torch
     import torch.nn.functional as F
-    from PIL import Image
 
     from realcam.errors import InputError
     from realcam.geometry.intrinsics import cover_size
+    from realcam.io.images import image_size
     from realcam.scene.depth_io import load_depth
 
     depth = load_depth(args.depth)
-    with Image.open(args.image) as opened:
-        image_hw = (opened.height, opened.width)
+    image_hw = image_size(args.image)
     if tuple(depth.shape) != image_hw:
         raise InputError(f"{args.depth}: depth is {tuple(depth.shape)} but the image is {image_hw}; they must match")
     H, W = pipe.model.config.pixel_hw

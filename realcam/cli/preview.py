@@ -201,7 +201,6 @@ def _write_mask(visible, mask_path: Path, args: argparse.Namespace) -> dict:
 
 def _load_scene(args: argparse.Namespace):
     """-> (image uint8 (h w 3), depth (h w) metres, K (3 3) or None, scene name)."""
-    import numpy as np
 
     from realcam.scene.depth_io import load_depth
 
@@ -215,15 +214,10 @@ def _load_scene(args: argparse.Namespace):
         return scene.image, scene.depth, scene.K.double(), scene.name
     if not args.image or not args.depth:
         raise ValueError("give IMAGE and --depth FILE, or --demo for the built-in scene")
-    from PIL import Image
-
     from realcam.errors import InputError
+    from realcam.io.images import read_image
 
-    try:
-        with Image.open(args.image) as opened:
-            image = np.asarray(opened.convert("RGB"))
-    except (OSError, ValueError) as error:
-        raise InputError(f"{args.image}: cannot read image ({error})") from None
+    image = read_image(args.image)
     depth = load_depth(args.depth)
     if tuple(depth.shape) != image.shape[:2]:
         raise InputError(

@@ -337,6 +337,17 @@ class RealCamPipeline:
         rgb = load_image(image)
         H, W = self.model.config.pixel_hw
         h, w = rgb.shape[:2]
+        upscale = max(H / h, W / w)
+        if upscale > 2.0:
+            log.warning(
+                "the %dx%d input is upscaled %.1fx to cover the model's %dx%d: expect a blurry video; use a larger "
+                "photo",
+                h,
+                w,
+                upscale,
+                H,
+                W,
+            )
         if K is None:
             out, _ = resize_cover_crop(rgb, torch.eye(3, dtype=torch.float64), (H, W))
             K_out = reference_default_K(h, w, H, W)
@@ -625,18 +636,17 @@ def _draw(
 
 
 def load_image(image: np.ndarray | str | os.PathLike) -> np.ndarray:
-    """An RGB uint8 (h w 3) array from an array or an image file."""
+    """An RGB uint8 (h w 3) array from an array or an image file (EXIF orientation applied; see realcam.io.images)."""
     if isinstance(image, np.ndarray):
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"image must be an (h w 3) uint8 RGB array, got {image.shape} {image.dtype}")
-        return image
-    from PIL import Image
+        from realcam.io.images import check_image_size
 
-    path = Path(image)
-    if not path.is_file():
-        raise FileNotFoundError(f"image not found: {path}")
-    with Image.open(path) as img:
-        return np.asarray(img.convert("RGB")).copy()
+        check_image_size(image.shape[0], image.shape[1])
+        return image
+    from realcam.io.images import read_image
+
+    return read_image(image)
 
 
 def resolve_trajectory(trajectory: TrajectoryLike, frames: int) -> SampledTrajectory:

@@ -79,7 +79,10 @@ def test_cli_edit_errors(tmp_path, capsys, monkeypatch):
 
     assert main(["edit", str(tmp_path / "missing.png")]) == 1
     assert "no such image" in capsys.readouterr().err
-    Image.fromarray(np.zeros((16, 24, 3), np.uint8)).save(tmp_path / "photo.png")
+    Image.fromarray(np.zeros((16, 24, 3), np.uint8)).save(tmp_path / "thumb.png")
+    assert main(["edit", str(tmp_path / "thumb.png")]) == 1
+    assert "16x24 pixels is too small" in capsys.readouterr().err
+    Image.fromarray(np.zeros((32, 48, 3), np.uint8)).save(tmp_path / "photo.png")
     np.save(tmp_path / "depth.npy", np.ones((8, 8), np.float32))
     assert main(["edit", str(tmp_path / "photo.png"), "--depth", str(tmp_path / "depth.npy")]) == 1
     assert "depth is (8, 8)" in capsys.readouterr().err
