@@ -49,6 +49,16 @@ def register(subparsers) -> None:
         "--depth-model", choices=("indoor", "outdoor"), default="indoor", help="metric depth model (default indoor)"
     )
     parser.add_argument("--checkpoint", type=Path, help="a full RealCam-I2V state dict (.safetensors) to use instead")
+    parser.add_argument(
+        "--camera-plugin",
+        type=Path,
+        default=None,
+        help="a RealCam-I2V camera-plugin file to use instead of the released one, e.g. the camera_plugin.safetensors "
+        "that `realcam train` writes (a full RealCam-I2V file works too and then needs no base)",
+    )
+    parser.add_argument(
+        "--base", type=Path, default=None, help="a local DynamiCrafter model.ckpt of --model's size (default: cache)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=25, help="DDIM steps (default 25)")
     parser.add_argument("--guidance", type=float, default=7.5, help="text+image CFG scale (1 = off)")
@@ -86,6 +96,8 @@ def build_pipeline(args: argparse.Namespace):
     from realcam.pipeline.i2v import RealCamPipeline
 
     device, dtype = _device_dtype(args)
+    if args.checkpoint is not None and (args.camera_plugin is not None or args.base is not None):
+        raise ValueError("--checkpoint is a whole model: give it alone, or --camera-plugin (and --base) instead")
     if args.model.startswith("tiny-"):
         if args.checkpoint is None:
             raise ValueError("--model tiny-* needs --checkpoint (tiny models have no released weights)")
@@ -110,7 +122,12 @@ def build_pipeline(args: argparse.Namespace):
         return RealCamPipeline(network, tokenizer, device=device, dtype=dtype)
     # Given depth (the demo's exact depth or --depth FILE): no depth network, so no depth file is needed.
     depth_model = None if _depth_given(args) else args.depth_model
-    return RealCamPipeline.from_pretrained(args.model, depth_model, device=device, dtype=dtype)
+    paths = {}
+    if args.camera_plugin is not None:
+        paths[f"realcam-{args.model}"] = args.camera_plugin
+    if args.base is not None:
+        paths[f"base-{args.model}"] = args.base
+    return RealCamPipeline.from_pretrained(args.model, depth_model, device=device, dtype=dtype, paths=paths)
 
 
 def _depth_given(args: argparse.Namespace) -> bool:
@@ -203,6 +220,8 @@ def run(args: argparse.Namespace) -> int:
         "end_image": args.end_image,
         "mode": args.mode,
         "checkpoint": str(args.checkpoint) if args.checkpoint else None,
+        "camera_plugin": str(args.camera_plugin) if args.camera_plugin else None,
+        "base": str(args.base) if args.base else None,
         "preview": preview_path.name,
         "preview_mask": mask_path.name,
         "video_fps": args.fps,

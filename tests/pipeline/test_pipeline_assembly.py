@@ -117,3 +117,27 @@ def test_from_pretrained_with_a_full_realcam_file_needs_no_base(tmp_path, tiny_p
     pipe = RealCamPipeline.from_pretrained("256", "indoor", paths=files)
     loaded = pipe.model.state_dict()
     assert all(torch.equal(loaded[k], v) for k, v in source.items())
+
+
+def test_cli_generate_with_a_trained_camera_plugin_and_a_local_base(tmp_path, tiny_presets, monkeypatch):
+    """`realcam generate --camera-plugin FILE [--base FILE]`: what a user runs after `realcam train`; the tokenizer
+    still comes from the weights cache."""
+    from hubcache import add_to_hub_cache
+
+    from realcam.checkpoints import hub
+    from realcam.io.video import read_video
+
+    _, files = write_released_files(tmp_path)
+    cache = tmp_path / "cache"
+    for key in ("clip-vocab", "clip-merges"):
+        add_to_hub_cache(cache, hub.WEIGHT_FILES[key].repo_id, hub.WEIGHT_FILES[key].filename, files[key].read_bytes())
+    monkeypatch.setenv("REALCAM_CACHE", str(cache))
+    plugin = tmp_path / "camera_plugin.safetensors"
+    files["realcam-256"].rename(plugin)  # a name without the released prefix, as `realcam train` writes it
+    out = tmp_path / "out.mp4"
+    argv = ["generate", "--demo", "--preset", "pan-left", "--steps", "1", "--no-noise-shaping", "-o", str(out)]
+    assert main([*argv, "--camera-plugin", str(plugin), "--base", str(files["base-256"])]) == 0
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["camera_plugin"] == str(plugin) and record["base"] == str(files["base-256"])
+    assert read_video(out).shape == (16, 64, 64, 3)
+    assert main([*argv, "--camera-plugin", str(plugin), "--checkpoint", str(plugin)]) == 1  # one or the other
