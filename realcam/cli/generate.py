@@ -59,6 +59,13 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--base", type=Path, default=None, help="a local DynamiCrafter model.ckpt of --model's size (default: cache)"
     )
+    parser.add_argument(
+        "--outlier-statistic",
+        choices=("metric", "relative"),
+        default="metric",
+        help="how outlier removal measures spacing: metric (metres, the reference; a small far region such as a window "
+        "can vanish whole) or relative (metres / depth: far surfaces judged like near ones)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=25, help="DDIM steps (default 25)")
     parser.add_argument("--guidance", type=float, default=7.5, help="text+image CFG scale (1 = off)")
@@ -160,6 +167,7 @@ def settings_from_args(args: argparse.Namespace):
         shaping=ShapingSettings(enabled=not args.no_noise_shaping, t0=args.shaping_t0, point_size=args.point_size),
         mode="i2v" if args.mode == "continue" else args.mode,
         max_batch=args.max_batch,
+        outlier_statistic=args.outlier_statistic,
     )
 
 

@@ -65,6 +65,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Removed points leave holes, so frame 0's coverage can fall below 100%%; the sidecar's "
         "points.outliers_removed counts them",
     )
+    parser.add_argument(
+        "--outlier-statistic",
+        choices=("metric", "relative"),
+        default="metric",
+        help="how outlier removal measures spacing: metric (metres, the reference; a small far region such as a window "
+        "can vanish whole) or relative (metres / depth: far surfaces judged like near ones)",
+    )
     parser.add_argument("--edge-threshold", type=float, help="drop depth-edge pixels (relative jump, e.g. 0.05)")
     parser.add_argument("--mask-kernel", type=int, default=5, help="erosion window of the mask (default 5)")
     parser.add_argument(
@@ -94,7 +101,12 @@ def run(args: argparse.Namespace) -> int:
     device = _device(args.device)
     remove_outliers = (args.outlier_removal or ("off" if args.demo else "on")) == "on"
     cloud = depth_to_pointcloud(
-        image, depth, K_source.float(), remove_outliers=remove_outliers, edge_threshold=args.edge_threshold
+        image,
+        depth,
+        K_source.float(),
+        remove_outliers=remove_outliers,
+        outlier_statistic=args.outlier_statistic,
+        edge_threshold=args.edge_threshold,
     ).to(device)
     lifted = time.perf_counter()
     points = _point_counts(depth, args.edge_threshold, len(cloud))
@@ -125,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
             "fps": args.fps,
             "translation_scale": args.translation_scale,
             "outlier_removal": remove_outliers,
+            "outlier_statistic": args.outlier_statistic,
             "edge_threshold": args.edge_threshold,
             "mask_kernel": args.mask_kernel,
             "visibility": "compat-non-black" if args.compat_visibility else "explicit",

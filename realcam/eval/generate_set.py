@@ -302,7 +302,12 @@ def generate_sample(pipe: Any, sample: EvalInput, settings: Any) -> tuple[Tensor
     preview = None
     if settings.shaping.enabled:
         depth = timed("depth", lambda: pipe.estimate_depth(image))
-        cloud = timed("scene", lambda: pipe.build_scene(image, depth, remove_outliers=settings.remove_outliers))
+        cloud = timed(
+            "scene",
+            lambda: pipe.build_scene(
+                image, depth, remove_outliers=settings.remove_outliers, outlier_statistic=settings.outlier_statistic
+            ),
+        )
         preview = timed("preview", lambda: pipe.render_preview(cloud, c2w, K, settings.shaping))
     conditions = timed("encode", lambda: pipe.encode_conditions(image, preview, settings, generator))
     camera = timed("camera", lambda: pipe.build_camera_condition(c2w, K, generator))

@@ -82,7 +82,9 @@ class GenerationSettings:
     the model's default); translation_scale (× metric translations); shaping; mode ("i2v", "interp": an end image
     conditions the last frame, "loop": end image = start image on a path that returns to the start; the released
     weights were not trained for these two, see docs/modes.md); max_batch (UNet batch limit, None = batch the
-    CFG branches); decode_chunk (frames per VAE decode call); remove_outliers (statistical filter of the point cloud).
+    CFG branches); decode_chunk (frames per VAE decode call); remove_outliers (statistical filter of the point
+    cloud) and outlier_statistic (its statistic: "metric" as the reference, or "relative"; see
+    `depth_to_pointcloud`).
     """
 
     prompt: str = ""
@@ -101,12 +103,15 @@ class GenerationSettings:
     max_batch: int | None = None
     decode_chunk: int | None = 4
     remove_outliers: bool = True
+    outlier_statistic: str = "metric"
 
     def __post_init__(self) -> None:
         if self.mode not in ("i2v", "interp", "loop"):
             raise ValueError(f"mode must be 'i2v', 'interp' or 'loop', got {self.mode!r}")
         if not self.translation_scale > 0:
             raise ValueError(f"translation_scale must be positive, got {self.translation_scale}")
+        if self.outlier_statistic not in ("metric", "relative"):
+            raise ValueError(f"outlier_statistic must be 'metric' or 'relative', got {self.outlier_statistic!r}")
 
     def sampler(self) -> SamplerSettings:
         guidance = GuidanceConfig(
@@ -376,11 +381,19 @@ class RealCamPipeline:
             torch.cuda.empty_cache()
         return depth.cpu()
 
-    def build_scene(self, image: PreparedImage, depth: Tensor, *, remove_outliers: bool = True) -> PointCloud:
+    def build_scene(
+        self, image: PreparedImage, depth: Tensor, *, remove_outliers: bool = True, outlier_statistic: str = "metric"
+    ) -> PointCloud:
         """Lift the metric depth to a coloured point cloud in the condition camera's OpenCV frame (spec §5.2)."""
         from realcam.scene.lift import depth_to_pointcloud
 
-        return depth_to_pointcloud(image.rgb, depth.float().cpu(), image.K, remove_outliers=remove_outliers)
+        return depth_to_pointcloud(
+            image.rgb,
+            depth.float().cpu(),
+            image.K,
+            remove_outliers=remove_outliers,
+            outlier_statistic=outlier_statistic,
+        )
 
     def render_preview(self, cloud: PointCloud, c2w: Tensor, K: Tensor, shaping: ShapingSettings) -> Preview:
         """Render the cloud along the cameras and derive the latent noise-shaping mask (spec §4.2, §6).
@@ -519,7 +532,12 @@ class RealCamPipeline:
         with timer.stage("depth"):
             depth_map = self._depth(prepared, depth)
         with timer.stage("scene"):
-            cloud = self.build_scene(prepared, depth_map, remove_outliers=settings.remove_outliers)
+            cloud = self.build_scene(
+                prepared,
+                depth_map,
+                remove_outliers=settings.remove_outliers,
+                outlier_statistic=settings.outlier_statistic,
+            )
         with timer.stage("preview"):
             preview = self.render_preview(cloud, c2w, K_frames, settings.shaping)
         with timer.stage("encode"):

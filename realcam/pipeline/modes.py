@@ -109,7 +109,9 @@ def generate_long(
         depth_map = pipe._depth(prepared, depth)  # estimated once, reused by the first clip and the shared cloud
         depth_s = time.perf_counter() - depth_start
         first = pipe(image, _window(path, 0, f), settings, K=K, depth=depth_map)
-        cloud = pipe.build_scene(prepared, depth_map, remove_outliers=settings.remove_outliers)
+        cloud = pipe.build_scene(
+            prepared, depth_map, remove_outliers=settings.remove_outliers, outlier_statistic=settings.outlier_statistic
+        )
         results = _chain(pipe, first, cloud, prepared, world_c2w, world_K, settings, segments=segments, overlap=overlap)
     frames = torch.cat([results[0].frames, *[r.frames[overlap:] for r in results[1:]]], dim=0)
     metadata = {"segments": segments, "overlap": overlap, "frames": int(frames.shape[0]), **first.metadata}

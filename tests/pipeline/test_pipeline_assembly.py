@@ -136,8 +136,10 @@ def test_cli_generate_with_a_trained_camera_plugin_and_a_local_base(tmp_path, ti
     files["realcam-256"].rename(plugin)  # a name without the released prefix, as `realcam train` writes it
     out = tmp_path / "out.mp4"
     argv = ["generate", "--demo", "--preset", "pan-left", "--steps", "1", "--no-noise-shaping", "-o", str(out)]
-    assert main([*argv, "--camera-plugin", str(plugin), "--base", str(files["base-256"])]) == 0
+    extra = ["--camera-plugin", str(plugin), "--base", str(files["base-256"]), "--outlier-statistic", "relative"]
+    assert main([*argv, *extra]) == 0
     record = json.loads(out.with_suffix(".json").read_text())
     assert record["camera_plugin"] == str(plugin) and record["base"] == str(files["base-256"])
+    assert record["settings"]["outlier_statistic"] == "relative"
     assert read_video(out).shape == (16, 64, 64, 3)
     assert main([*argv, "--camera-plugin", str(plugin), "--checkpoint", str(plugin)]) == 1  # one or the other

@@ -146,6 +146,12 @@ def test_preview_sidecar_counts_the_points_outlier_removal_dropped(tmp_path):
 
     on, off = run("--outlier-removal", "on"), run("--outlier-removal", "off")
     assert on["points"] == {"pixels_with_depth": 3071, "depth_edges_removed": 0, "outliers_removed": 16, "kept": 3055}
+    assert on["settings"]["outlier_statistic"] == "metric"  # the reference's statistic by default
+    # Relative spacing: the 4x4 blob now looks like a small far surface and keeps its 4 interior points, while the
+    # image's corners (one-sided neighbourhoods on this noise-free plane) go.
+    relative = run("--outlier-removal", "on", "--outlier-statistic", "relative")
+    assert relative["settings"]["outlier_statistic"] == "relative"
+    assert relative["points"]["outliers_removed"] == 24
     assert off["points"] == {"pixels_with_depth": 3071, "depth_edges_removed": 0, "outliers_removed": 0, "kept": 3071}
     assert on["num_points"] == 3055 and off["num_points"] == 3071
     assert on["pixel_visible_fraction"][0] < 1.0 and on["coverage"][0] < 1.0  # the removed points' hole

@@ -138,3 +138,42 @@ def test_resize_lift_K_renders_the_resized_and_cropped_image_in_place(shift):
     rendered = render_points(cloud, torch.eye(4)[None], K_out, 120, 120, point_size=3).rgb[0]
     assert torch.equal(rendered, expected) != shift
     np.testing.assert_allclose(K_out[0, 2].item(), 3 * 30 + (0 if shift else 1) - 30)
+
+
+def _strip_scene(columns: int, far: float):
+    """A 256x256 wall at 3 m with a far region (a window) on the last `columns` columns."""
+    depth = torch.full((256, 256), 3.0)
+    depth[:, 256 - columns :] = far
+    K = torch.tensor([[128.0, 0.0, 128.0], [0.0, 128.0, 128.0], [0.0, 0.0, 1.0]])
+    return np.zeros((256, 256, 3), np.uint8), depth, K
+
+
+@pytest.mark.parametrize("far", [6.0, 20.0])
+def test_metric_statistic_removes_a_small_far_region_whole_relative_keeps_it(far):
+    image, depth, K = _strip_scene(12, far)
+    n_far = 12 * 256
+    metric = depth_to_pointcloud(image, depth, K)  # the default: the reference's statistic
+    relative = depth_to_pointcloud(image, depth, K, outlier_statistic="relative")
+    assert int((metric.points[:, 2] > far - 0.01).sum()) == 0  # the reference drops every point of the window
+    assert int((relative.points[:, 2] > far - 0.01).sum()) > 0.8 * n_far
+
+
+def test_both_statistics_remove_isolated_flying_pixels():
+    image, depth, K = _strip_scene(40, 9.0)
+    depth[100, 60], depth[30, 20] = 1.4, 4.6  # single pixels far off the wall at 3 m
+    for statistic in ("metric", "relative"):
+        cloud = depth_to_pointcloud(image, depth, K, outlier_statistic=statistic)
+        z = cloud.points[:, 2]
+        assert not bool(((z - 1.4).abs() < 1e-4).any()) and not bool(((z - 4.6).abs() < 1e-4).any()), statistic
+    with pytest.raises(ValueError, match="outlier_statistic"):
+        depth_to_pointcloud(image, depth, K, outlier_statistic="median")
+
+
+def test_relative_statistic_divides_by_the_given_scale():
+    points = _noisy_cloud(0)
+    scale = torch.full((len(points),), 2.0)
+    torch.testing.assert_close(
+        remove_statistical_outliers(points, 16, 3.0, scale=scale), remove_statistical_outliers(points, 16, 3.0)
+    )  # a constant scale changes nothing
+    with pytest.raises(ValueError, match="positive"):
+        remove_statistical_outliers(points, 16, 3.0, scale=torch.zeros(len(points)))
