@@ -87,6 +87,27 @@ def files_for(model: str = "256", depth: str = "indoor", only: Sequence[str] | N
     return [f for f in files if not only or component_of(f) in only]
 
 
+def local_paths(
+    model: str,
+    *,
+    base: str | os.PathLike | None = None,
+    camera_plugin: str | os.PathLike | None = None,
+    depth: str | os.PathLike | None = None,
+    depth_variant: str = "indoor",
+    tokenizer_dir: str | os.PathLike | None = None,
+) -> dict[str, Path]:
+    """Local weight files keyed like `files_for` (the `paths=` of `RealCamPipeline.from_pretrained`); a file not
+    given is left out, so it comes from the cache. `tokenizer_dir` holds the CLIP `vocab.json` and `merges.txt`."""
+    given = {
+        f"base-{model}": base,
+        f"realcam-{model}": camera_plugin,
+        f"depth-{depth_variant}": depth,
+        "clip-vocab": None if tokenizer_dir is None else Path(tokenizer_dir) / "vocab.json",
+        "clip-merges": None if tokenizer_dir is None else Path(tokenizer_dir) / "merges.txt",
+    }
+    return {key: Path(value) for key, value in given.items() if value is not None}
+
+
 def cache_dir() -> Path:
     """Where weights are cached: `$REALCAM_CACHE`, else huggingface_hub's cache (`$HF_HUB_CACHE` / `$HF_HOME/hub`)."""
     if os.environ.get("REALCAM_CACHE"):

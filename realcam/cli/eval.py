@@ -122,12 +122,13 @@ def run_generate(args: argparse.Namespace) -> int:
     )
     device, dtype = _device_dtype(args)
     depth = "indoor" if shaping.enabled else None
-    pipe = RealCamPipeline.from_pretrained(args.model, depth, device=device, dtype=dtype, paths=_weight_paths(args))
+    weights = _weight_paths(args)
+    pipe = RealCamPipeline.from_pretrained(args.model, depth, device=device, dtype=dtype, paths=weights)
     pipe.set_progress_bar_config(leave=False)
     source = {
         "source": str(args.data),
         "data_root": None if args.data_root is None else str(args.data_root),
-        "weights": {k: str(v) for k, v in _weight_paths(args).items()},
+        "weights": {k: str(v) for k, v in weights.items()},
     }
     total = min(len(clips), args.max_samples)
     total = total if shard is None else len(range(shard[0], total, shard[1]))
@@ -150,17 +151,15 @@ def run_generate(args: argparse.Namespace) -> int:
 def _weight_paths(args: argparse.Namespace) -> dict[str, Path]:
     """--base / --camera-plugin / --depth-weights / --tokenizer as `RealCamPipeline.from_pretrained(paths=...)` keys;
     what is not given comes from the cache."""
-    paths = {}
-    if args.base is not None:
-        paths[f"base-{args.model}"] = args.base
-    if args.camera_plugin is not None:
-        paths[f"realcam-{args.model}"] = args.camera_plugin
-    if args.depth_weights is not None and not args.no_noise_shaping:
-        paths["depth-indoor"] = args.depth_weights
-    if args.tokenizer is not None:
-        paths["clip-vocab"] = args.tokenizer / "vocab.json"
-        paths["clip-merges"] = args.tokenizer / "merges.txt"
-    return paths
+    from realcam.checkpoints.hub import local_paths
+
+    return local_paths(
+        args.model,
+        base=args.base,
+        camera_plugin=args.camera_plugin,
+        depth=None if args.no_noise_shaping else args.depth_weights,
+        tokenizer_dir=args.tokenizer,
+    )
 
 
 def _register_camera(commands: argparse._SubParsersAction) -> None:

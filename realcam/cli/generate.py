@@ -6,6 +6,8 @@ import argparse
 import time
 from pathlib import Path
 
+from realcam.cli.preview import add_outlier_statistic_argument
+
 MODELS = ("256", "512", "tiny-256", "tiny-512")
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
@@ -59,13 +61,7 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--base", type=Path, default=None, help="a local DynamiCrafter model.ckpt of --model's size (default: cache)"
     )
-    parser.add_argument(
-        "--outlier-statistic",
-        choices=("metric", "relative"),
-        default="metric",
-        help="how outlier removal measures spacing: metric (metres, the reference; a small far region such as a window "
-        "can vanish whole) or relative (metres / depth: far surfaces judged like near ones)",
-    )
+    add_outlier_statistic_argument(parser)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=25, help="DDIM steps (default 25)")
     parser.add_argument("--guidance", type=float, default=7.5, help="text+image CFG scale (1 = off)")
@@ -100,6 +96,7 @@ def _device_dtype(args: argparse.Namespace):
 
 def build_pipeline(args: argparse.Namespace):
     """The pipeline for --model/--checkpoint/--device/--dtype (fails fast when released weights are missing)."""
+    from realcam.checkpoints import hub
     from realcam.pipeline.i2v import RealCamPipeline
 
     device, dtype = _device_dtype(args)
@@ -116,7 +113,6 @@ def build_pipeline(args: argparse.Namespace):
         load_state_dict_strict(network, read_state_dict(args.checkpoint), what=str(args.checkpoint))
         return RealCamPipeline(network, tiny_tokenizer(), device=device, dtype=dtype)
     if args.checkpoint is not None:
-        from realcam.checkpoints import hub
         from realcam.checkpoints.load import load_state_dict_strict, read_state_dict
         from realcam.models.encoders.tokenizer import CLIPTokenizer
         from realcam.models.realcam_i2v import RealCamI2V, RealCamI2VConfig
@@ -129,11 +125,7 @@ def build_pipeline(args: argparse.Namespace):
         return RealCamPipeline(network, tokenizer, device=device, dtype=dtype)
     # Given depth (the demo's exact depth or --depth FILE): no depth network, so no depth file is needed.
     depth_model = None if _depth_given(args) else args.depth_model
-    paths = {}
-    if args.camera_plugin is not None:
-        paths[f"realcam-{args.model}"] = args.camera_plugin
-    if args.base is not None:
-        paths[f"base-{args.model}"] = args.base
+    paths = hub.local_paths(args.model, base=args.base, camera_plugin=args.camera_plugin)
     return RealCamPipeline.from_pretrained(args.model, depth_model, device=device, dtype=dtype, paths=paths)
 
 
@@ -185,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
     import logging
 
     from realcam.io.sidecar import write_sidecar
-    from realcam.io.video import write_video
+    from realcam.io.video import write_mask_video, write_video
 
     log = logging.getLogger("realcam.generate")
     _legacy_depth_model(args)
@@ -252,18 +244,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def write_mask_video(path: Path, mask, factor: int, fps: float) -> None:
-    """The noise-shaping mask as a lossless video, each latent cell shown as factor x factor white (constrained) or
-    black pixels, as `realcam preview` writes its mask. Shapes: mask (f h w) bool latent cells."""
-    import torch
-
-    from realcam.io.video import write_video
-
-    cells = mask.cpu().repeat_interleave(factor, dim=1).repeat_interleave(factor, dim=2)
-    frames = cells[..., None].expand(*cells.shape, 3).to(torch.uint8) * 255
-    write_video(path, frames, fps, lossless=True)
-
-
 def _inputs(args: argparse.Namespace, pipe):
     """(image, K, depth) for the pipeline call: the demo room (exact depth and K), or the image file with the depth
     of --depth FILE (same size as the image; resized and cropped like it) or None (estimated)."""
@@ -280,10 +260,9 @@ def _depth_for_model(args: argparse.Namespace, pipe):
     """--depth FILE (h w metres, the image's size) -> (H W) metres at model size, resized to cover and centre-cropped
     exactly like the image (nearest neighbour: no depths mixed across edges)."""
     import torch
-    import torch.nn.functional as F
 
     from realcam.errors import InputError
-    from realcam.geometry.intrinsics import cover_size
+    from realcam.geometry.intrinsics import resize_cover_crop
     from realcam.io.images import image_size
     from realcam.scene.depth_io import load_depth
 
@@ -291,8 +270,7 @@ def _depth_for_model(args: argparse.Namespace, pipe):
     image_hw = image_size(args.image)
     if tuple(depth.shape) != image_hw:
         raise InputError(f"{args.depth}: depth is {tuple(depth.shape)} but the image is {image_hw}; they must match")
-    H, W = pipe.model.config.pixel_hw
-    rh, rw = cover_size(*image_hw, H, W)
-    resized = F.interpolate(depth[None, None].float(), size=(rh, rw), mode="nearest-exact")[0, 0]
-    top, left = (rh - H) // 2, (rw - W) // 2
-    return resized[top : top + H, left : left + W].contiguous().to(torch.float32)
+    cropped, _ = resize_cover_crop(
+        depth[None].float(), torch.eye(3, dtype=torch.float64), pipe.model.config.pixel_hw, mode="nearest-exact"
+    )
+    return cropped[0].contiguous()

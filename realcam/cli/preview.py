@@ -20,6 +20,21 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
+# realcam.scene.lift.OUTLIER_STATISTICS, spelled out so that parsing arguments does not import torch.
+OUTLIER_STATISTIC_CHOICES = ("metric", "relative")
+
+
+def add_outlier_statistic_argument(parser: argparse.ArgumentParser) -> None:
+    """`--outlier-statistic` (see `depth_to_pointcloud`), shared by `realcam preview` and `realcam generate`."""
+    parser.add_argument(
+        "--outlier-statistic",
+        choices=OUTLIER_STATISTIC_CHOICES,
+        default="metric",
+        help="how outlier removal measures spacing: metric (metres, the reference; a small far region such as a window "
+        "can vanish whole) or relative (metres / depth: far surfaces judged like near ones)",
+    )
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "preview",
@@ -65,13 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Removed points leave holes, so frame 0's coverage can fall below 100%%; the sidecar's "
         "points.outliers_removed counts them",
     )
-    parser.add_argument(
-        "--outlier-statistic",
-        choices=("metric", "relative"),
-        default="metric",
-        help="how outlier removal measures spacing: metric (metres, the reference; a small far region such as a window "
-        "can vanish whole) or relative (metres / depth: far surfaces judged like near ones)",
-    )
+    add_outlier_statistic_argument(parser)
     parser.add_argument("--edge-threshold", type=float, help="drop depth-edge pixels (relative jump, e.g. 0.05)")
     parser.add_argument("--mask-kernel", type=int, default=5, help="erosion window of the mask (default 5)")
     parser.add_argument(
@@ -195,20 +204,16 @@ def _write_mask(visible, mask_path: Path, args: argparse.Namespace) -> dict:
 
     Shapes: visible (f H W) bool. Sizes not divisible by 8 have no latent grid: nothing is written then.
     """
-    import torch
-
-    from realcam.io.video import write_video
+    from realcam.io.video import write_mask_video
     from realcam.scene.masks import latent_mask
 
-    f, height, width = visible.shape
+    height, width = visible.shape[1:]
     if height % 8 or width % 8:
         log.warning("size %dx%d is not divisible by 8: no latent mask or coverage written", height, width)
         return {"mask_video": None, "coverage": None, "mean_coverage": None}
     mask = latent_mask(visible.cpu(), kernel=args.mask_kernel)
     coverage = [round(float(c), 6) for c in mask.coverage]
-    cells = mask.mask.repeat_interleave(8, dim=1).repeat_interleave(8, dim=2)
-    frames = cells[..., None].expand(f, height, width, 3).to(torch.uint8) * 255
-    write_video(mask_path, frames, args.fps, lossless=True)
+    write_mask_video(mask_path, mask.mask, 8, args.fps)
     return {"mask_video": mask_path.name, "coverage": coverage, "mean_coverage": sum(coverage) / len(coverage)}
 
 

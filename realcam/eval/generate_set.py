@@ -284,15 +284,13 @@ def generate_sample(pipe: Any, sample: EvalInput, settings: Any) -> tuple[Tensor
     image file and a trajectory. With shaping enabled the steps and the generator's draws are those of
     `RealCamPipeline.__call__` (depth -> scene -> preview -> encode -> camera -> denoise -> decode); disabled, no
     depth, scene or preview. Returns (frames (f H W 3) uint8, {"fs", "coverage_per_frame", "timings_s"})."""
-    from realcam.pipeline.i2v import PreparedImage
+    from realcam.pipeline.i2v import PreparedImage, StageTimer
 
-    timings: dict[str, float] = {}
+    timer = StageTimer(pipe.device)
 
     def timed(name: str, fn: Callable[[], Any]) -> Any:
-        start = time.perf_counter()
-        out = fn()
-        timings[name] = round(time.perf_counter() - start, 4)
-        return out
+        with timer.stage(name):
+            return fn()
 
     frame0 = np.ascontiguousarray(sample.frames[0])
     pixels = torch.from_numpy(frame0).permute(2, 0, 1)[None].float() / 127.5 - 1.0
@@ -314,6 +312,7 @@ def generate_sample(pipe: Any, sample: EvalInput, settings: Any) -> tuple[Tensor
     latents = timed("denoise", lambda: pipe.denoise(conditions, camera, preview, settings, generator))
     frames = timed("decode", lambda: pipe.decode(latents, settings.decode_chunk))
     coverage = None if preview is None else [round(float(x), 4) for x in preview.coverage]
+    timings = {name: round(seconds, 4) for name, seconds in timer.seconds.items()}
     return frames, {"fs": int(conditions.fs[0]), "coverage_per_frame": coverage, "timings_s": timings}
 
 

@@ -109,15 +109,16 @@ def reference_default_K(orig_h: int, orig_w: int, out_h: int, out_w: int) -> Ten
 
 
 def resize_cover_crop(
-    image: np.ndarray | Tensor, K: Tensor, out_hw: tuple[int, int]
+    image: np.ndarray | Tensor, K: Tensor, out_hw: tuple[int, int], *, mode: str = "bilinear"
 ) -> tuple[np.ndarray | Tensor, Tensor]:
     """Resize an image to cover out_hw (aspect kept, `cover_size`), centre-crop it (top = ΔH//2, left = ΔW//2) and
     update K to match.
 
     Shapes: image (h w 3) uint8 numpy array or (c h w) tensor (uint8 or float); K (3 3) pixels of the input image ->
-    (image of the same kind at out_h×out_w, K (3 3) of the output). Bilinear resize with antialiasing; uint8 results
-    are rounded. K update: K scaled by the actual per-axis ratios (resized/original size), then the crop offset is
-    subtracted from the principal point.
+    (image of the same kind at out_h×out_w, K (3 3) of the output). `mode` "bilinear" resizes with antialiasing
+    (images); "nearest-exact" copies the nearest input pixel (depth maps: no depths mixed across edges). uint8
+    results are rounded. K update: K scaled by the actual per-axis ratios (resized/original size), then the crop
+    offset is subtracted from the principal point.
     """
     out_h, out_w = out_hw
     is_numpy = isinstance(image, np.ndarray)
@@ -135,7 +136,12 @@ def resize_cover_crop(
     rh, rw = cover_size(in_h, in_w, out_h, out_w)
     x = chw.float()[None]
     if (rh, rw) != (in_h, in_w):
-        x = F.interpolate(x, size=(rh, rw), mode="bilinear", align_corners=False, antialias=True)
+        if mode == "bilinear":
+            x = F.interpolate(x, size=(rh, rw), mode="bilinear", align_corners=False, antialias=True)
+        elif mode == "nearest-exact":
+            x = F.interpolate(x, size=(rh, rw), mode="nearest-exact")
+        else:
+            raise ValueError(f"mode: expected 'bilinear' or 'nearest-exact', got {mode!r}")
     top, left = (rh - out_h) // 2, (rw - out_w) // 2
     x = x[0, :, top : top + out_h, left : left + out_w]
     if chw.dtype == torch.uint8:

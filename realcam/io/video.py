@@ -73,6 +73,14 @@ def write_video(
     return path
 
 
+def write_mask_video(path: str | os.PathLike, mask: Tensor, factor: int, fps: float) -> Path:
+    """A latent noise-shaping mask as a lossless video: each latent cell shown as factor x factor white (constrained)
+    or black pixels. Shapes: mask (f h w) bool latent cells -> frames (f h*factor w*factor 3)."""
+    cells = mask.cpu().repeat_interleave(factor, dim=1).repeat_interleave(factor, dim=2)
+    frames = cells[..., None].expand(*cells.shape, 3).to(torch.uint8) * 255
+    return write_video(path, frames, fps, lossless=True)
+
+
 def read_video(path: str | os.PathLike) -> np.ndarray:
     """Decode every frame of the first video stream. Returns (f h w 3) uint8 RGB numpy."""
     import av

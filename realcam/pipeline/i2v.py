@@ -110,8 +110,10 @@ class GenerationSettings:
             raise ValueError(f"mode must be 'i2v', 'interp' or 'loop', got {self.mode!r}")
         if not self.translation_scale > 0:
             raise ValueError(f"translation_scale must be positive, got {self.translation_scale}")
-        if self.outlier_statistic not in ("metric", "relative"):
-            raise ValueError(f"outlier_statistic must be 'metric' or 'relative', got {self.outlier_statistic!r}")
+        from realcam.scene.lift import OUTLIER_STATISTICS
+
+        if self.outlier_statistic not in OUTLIER_STATISTICS:
+            raise ValueError(f"outlier_statistic must be one of {OUTLIER_STATISTICS}, got {self.outlier_statistic!r}")
 
     def sampler(self) -> SamplerSettings:
         guidance = GuidanceConfig(
@@ -173,7 +175,7 @@ class GenerationResult:
     metadata: dict[str, Any]
 
 
-class _Timer:
+class StageTimer:
     """Per-stage wall time (CUDA-synchronised) and per-stage peak memory (`memory_kind` says which memory)."""
 
     def __init__(self, device: torch.device) -> None:
@@ -522,7 +524,7 @@ class RealCamPipeline:
         """Generate a clip. `depth` (H W metres, for the image at model size) skips the depth network; `K` (3 3) are
         the input image's intrinsics (default: the reference's); `end_image` is required for mode "interp"."""
         settings = settings or GenerationSettings()
-        timer = _Timer(self.device)
+        timer = StageTimer(self.device)
         generator = torch.Generator().manual_seed(settings.seed)
         with timer.stage("prepare"):
             prepared = self.prepare_image(image, K)
@@ -601,7 +603,7 @@ class RealCamPipeline:
         preview: Preview,
         conditions: Conditions,
         depth: Tensor | None,
-        timer: _Timer,
+        timer: StageTimer,
         step_times: list[float],
     ) -> dict[str, Any]:
         from realcam.trajectory.io import trajectory_to_json

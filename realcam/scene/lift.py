@@ -18,6 +18,9 @@ log = logging.getLogger(__name__)
 _KNN_CHUNK_ELEMENTS = 1 << 24
 
 
+OUTLIER_STATISTICS = ("metric", "relative")  # what outlier removal measures: see `depth_to_pointcloud`
+
+
 def depth_to_pointcloud(
     image: np.ndarray | Tensor,
     depth: Tensor,
@@ -75,8 +78,8 @@ def depth_to_pointcloud(
     if edge_threshold is not None:
         keep &= ~depth_edges(depth, edge_threshold).reshape(-1)
     cloud = PointCloud(points[keep].float(), colors.reshape(-1, 3)[keep])
-    if outlier_statistic not in ("relative", "metric"):
-        raise ValueError(f"outlier_statistic: expected 'relative' or 'metric', got {outlier_statistic!r}")
+    if outlier_statistic not in OUTLIER_STATISTICS:
+        raise ValueError(f"outlier_statistic: expected one of {OUTLIER_STATISTICS}, got {outlier_statistic!r}")
     if remove_outliers and len(cloud) > nb_neighbors:
         scale = d.reshape(-1)[keep].float() if outlier_statistic == "relative" else None
         cloud = cloud.select(remove_statistical_outliers(cloud.points, nb_neighbors, std_ratio, scale=scale))

@@ -159,3 +159,10 @@ def test_preview_sidecar_counts_the_points_outlier_removal_dropped(tmp_path):
     # The edge filter drops the cluster's border (12 of 16) and the 16 plane pixels around it; 4 spikes are left.
     edges = run("--outlier-removal", "on", "--edge-threshold", "0.5")["points"]
     assert edges == {"pixels_with_depth": 3071, "depth_edges_removed": 28, "outliers_removed": 4, "kept": 3039}
+
+
+def test_cli_outlier_statistic_choices_are_the_lift_s():
+    from realcam.cli.preview import OUTLIER_STATISTIC_CHOICES
+    from realcam.scene.lift import OUTLIER_STATISTICS
+
+    assert OUTLIER_STATISTIC_CHOICES == OUTLIER_STATISTICS
